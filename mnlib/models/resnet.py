@@ -1,0 +1,280 @@
+"""ResNet (He, Zhang, Ren and Sun, "Deep Residual Learning for Image Recognition", CVPR 2016).
+
+Two families from the same paper, built by one class:
+
+* the ImageNet ResNets of Table 1 (``resnet18``, ``resnet50``), weight for weight compatible with
+  torchvision's ``resnet18``/``resnet50`` (stride on the bottleneck's 3×3 conv, "v1.5");
+* the CIFAR-10 ResNets of §4.2 (``resnet20``, ``resnet56``): three stages of 16/32/64 channels on
+  32×32 inputs and parameter-free "option A" shortcuts.
+
+``cifar=True`` adapts the ImageNet ResNets to 32×32 images the usual way (kuangliu/pytorch-cifar):
+a 3×3 stride-1 stem and no max-pool, so the total stride is 8 instead of 32 and the last map is
+4×4 instead of 1×1. Every other layer is kept.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from mnlib.blocks.conv import ConvBNAct, make_divisible
+from mnlib.blocks.residual import BasicBlock, Bottleneck, ShortcutKind
+from mnlib.models.checks import check_dropout, check_image_batch, check_width_mult
+from mnlib.models.registry import register_model
+from mnlib.models.weights import load_pretrained
+
+
+class Stage(NamedTuple):
+    """One row of the paper's architecture table: ``blocks`` residual blocks in a row."""
+
+    width: int  # channels of the 3×3 convs; a block outputs width × block.expansion channels
+    blocks: int  # how many blocks
+    stride: int  # stride of the first block (the others have stride 1)
+
+
+# Paper Table 1. The stem (7×7 conv, stride 2, then 3×3 max-pool, stride 2) has already divided
+# the 224×224 input by 4 when conv2_x starts.
+# fmt: off
+RESNET18_STAGES = (
+    #     width  blocks  stride      paper name  output at 224
+    Stage(   64,      2,      1),  # conv2_x     56×56
+    Stage(  128,      2,      2),  # conv3_x     28×28
+    Stage(  256,      2,      2),  # conv4_x     14×14
+    Stage(  512,      2,      2),  # conv5_x     7×7
+)
+RESNET50_STAGES = (  # bottleneck blocks: 1×1 (width) → 3×3 (width) → 1×1 (4 × width)
+    Stage(   64,      3,      1),
+    Stage(  128,      4,      2),
+    Stage(  256,      6,      2),
+    Stage(  512,      3,      2),
+)
+# fmt: on
+
+# Paper §4.2: a 3×3 conv with 16 filters, then 3 stages of n basic blocks (2n layers) on 32×32,
+# 16×16 and 8×8 maps with 16, 32 and 64 filters. Depth = 6n + 2: n = 3 → ResNet-20, n = 9 → 56.
+RESNET20_STAGES = (Stage(16, 3, 1), Stage(32, 3, 2), Stage(64, 3, 2))
+RESNET56_STAGES = (Stage(16, 9, 1), Stage(32, 9, 2), Stage(64, 9, 2))
+
+
+class ResNet(nn.Module):
+    """Stem → stages of residual blocks → global average pool → dropout → linear classifier.
+
+    Shapes (ResNet-50, 224×224): ``[N, 3, 224, 224] → stem [N, 64, 56, 56] → [N, 256, 56, 56]
+    → [N, 512, 28, 28] → [N, 1024, 14, 14] → [N, 2048, 7, 7] → pool [N, 2048] → [N, classes]``.
+
+    Args:
+        block: :class:`BasicBlock` or :class:`Bottleneck`.
+        stages: the stage table, e.g. :data:`RESNET18_STAGES`.
+        small_stem: ``False``: 7×7 stride-2 conv + 3×3 stride-2 max-pool (ImageNet, total stride
+            ÷4). ``True``: 3×3 stride-1 conv, no pool (CIFAR, §10 of the architecture notes).
+        shortcut: ``"projection"`` (option B, torchvision) or ``"zero_pad"`` (option A, §4.2).
+        width_mult: multiplies every stage width (and the stem, which is as wide as the first
+            stage), rounded to a multiple of 8 with ``make_divisible``.
+    """
+
+    def __init__(
+        self,
+        block: type[BasicBlock | Bottleneck],
+        stages: tuple[Stage, ...],
+        num_classes: int = 1000,
+        *,
+        small_stem: bool = False,
+        shortcut: ShortcutKind = "projection",
+        width_mult: float = 1.0,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        stem_channels = make_divisible(stages[0].width * width_mult)
+        if small_stem:
+            self.stem = ConvBNAct(3, stem_channels, kernel_size=3, stride=1)
+            self.max_pool = nn.Identity()
+        else:
+            self.stem = ConvBNAct(3, stem_channels, kernel_size=7, stride=2)
+            self.max_pool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+
+        in_channels = stem_channels
+        stage_modules = []
+        for stage in stages:
+            out_channels = make_divisible(stage.width * width_mult) * block.expansion
+            blocks = []
+            for index in range(stage.blocks):
+                stride = stage.stride if index == 0 else 1
+                blocks.append(block(in_channels, out_channels, stride, shortcut=shortcut))
+                in_channels = out_channels
+            stage_modules.append(nn.Sequential(*blocks))
+        self.stages = nn.Sequential(*stage_modules)
+
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(in_channels, num_classes)
+
+        # The smallest input that still reaches the classifier as a 1×1 map.
+        self.min_size = (1 if small_stem else 4) * math.prod(stage.stride for stage in stages)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """As torchvision: Kaiming-normal (fan_out) convs, BN γ=1 β=0, default ``nn.Linear``."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_image_batch(x, channels=3, min_size=self.min_size, model=type(self).__name__)
+        x = self.stages(self.max_pool(self.stem(x)))
+        x = torch.flatten(self.pool(x), 1)
+        return self.classifier(self.dropout(x))
+
+    def reference_key_map(self) -> dict[str, str]:
+        """Own state-dict key → torchvision ResNet key (``conv1``, ``bn1``, ``layer1.0.conv1``…)."""
+        modules = {"stem.conv": "conv1", "stem.bn": "bn1"}  # own module → torchvision module
+        for s, stage in enumerate(self.stages):
+            for b, block in enumerate(stage):
+                ours, theirs = f"stages.{s}.{b}", f"layer{s + 1}.{b}"
+                convs = 3 if isinstance(block, Bottleneck) else 2
+                for i in range(1, convs + 1):
+                    modules[f"{ours}.conv{i}.conv"] = f"{theirs}.conv{i}"
+                    modules[f"{ours}.conv{i}.bn"] = f"{theirs}.bn{i}"
+                if isinstance(block.shortcut, ConvBNAct):  # option B = torchvision's downsample
+                    modules[f"{ours}.shortcut.conv"] = f"{theirs}.downsample.0"
+                    modules[f"{ours}.shortcut.bn"] = f"{theirs}.downsample.1"
+        modules["classifier"] = "fc"
+        return {
+            f"{own}.{name}": f"{ref}.{name}"
+            for own, ref in modules.items()
+            for name in self.get_submodule(own).state_dict()
+        }
+
+
+def _imagenet_resnet(
+    block: type[BasicBlock | Bottleneck],
+    stages: tuple[Stage, ...],
+    reference: str,
+    num_classes: int,
+    cifar: bool,
+    width_mult: float,
+    dropout: float | None,
+    pretrained: bool,
+) -> ResNet:
+    """Build ResNet-18/50 (option-B shortcuts); ``reference`` is the torchvision name."""
+    if pretrained and (cifar or num_classes != 1000 or width_mult != 1.0):
+        raise ValueError(
+            f"pretrained=True loads torchvision's ImageNet {reference}, which exists only for "
+            f"cifar=False, num_classes=1000, width_mult=1.0; got cifar={cifar}, "
+            f"num_classes={num_classes}, width_mult={width_mult}"
+        )
+    model = ResNet(
+        block,
+        stages,
+        num_classes,
+        small_stem=cifar,
+        shortcut="projection",
+        width_mult=check_width_mult(width_mult),
+        dropout=check_dropout(0.0 if dropout is None else dropout),
+    )
+    if pretrained:
+        load_pretrained(model, "torchvision", reference)
+    return model
+
+
+def _cifar_resnet(
+    stages: tuple[Stage, ...],
+    name: str,
+    num_classes: int,
+    width_mult: float,
+    dropout: float | None,
+    pretrained: bool,
+) -> ResNet:
+    """Build a CIFAR ResNet of §4.2: basic blocks, 3×3 stride-1 stem, option-A shortcuts."""
+    if pretrained:
+        raise ValueError(
+            f"no pretrained weights exist for {name}: neither torchvision nor timm has the "
+            "paper's CIFAR ResNets; train it (or use pretrained=False)"
+        )
+    return ResNet(
+        BasicBlock,
+        stages,
+        num_classes,
+        small_stem=True,
+        shortcut="zero_pad",
+        width_mult=check_width_mult(width_mult),
+        dropout=check_dropout(0.0 if dropout is None else dropout),
+    )
+
+
+@register_model
+def resnet18(
+    num_classes: int = 1000,
+    *,
+    cifar: bool = False,
+    width_mult: float = 1.0,
+    dropout: float | None = None,
+    pretrained: bool = False,
+) -> ResNet:
+    """ResNet-18 = torchvision ``resnet18``: 11,689,512 parameters, 1.8 G MACs at 224×224.
+
+    ``cifar=True``: 3×3 stride-1 stem, no max-pool (11,173,962 parameters with 10 classes).
+    ``dropout`` (default 0, as torchvision) acts before the classifier.
+    """
+    return _imagenet_resnet(
+        BasicBlock, RESNET18_STAGES, "resnet18", num_classes, cifar, width_mult, dropout, pretrained
+    )
+
+
+@register_model
+def resnet50(
+    num_classes: int = 1000,
+    *,
+    cifar: bool = False,
+    width_mult: float = 1.0,
+    dropout: float | None = None,
+    pretrained: bool = False,
+) -> ResNet:
+    """ResNet-50 = torchvision ``resnet50``: 25,557,032 parameters, 4.1 G MACs at 224×224.
+
+    ``cifar=True``: 3×3 stride-1 stem, no max-pool (23,520,842 parameters with 10 classes).
+    ``dropout`` (default 0, as torchvision) acts before the classifier.
+    """
+    return _imagenet_resnet(
+        Bottleneck, RESNET50_STAGES, "resnet50", num_classes, cifar, width_mult, dropout, pretrained
+    )
+
+
+@register_model
+def resnet20(
+    num_classes: int = 10,
+    *,
+    cifar: bool = False,
+    width_mult: float = 1.0,
+    dropout: float | None = None,
+    pretrained: bool = False,
+) -> ResNet:
+    """The CIFAR ResNet-20 of the paper (§4.2): 269,722 parameters with 10 classes (paper 0.27 M).
+
+    The network is designed for 32×32 inputs, so ``cifar`` changes nothing: ``cifar=False`` and
+    ``cifar=True`` build the same model (total stride 4, last map 8×8 at 32×32).
+    """
+    del cifar  # CIFAR-native: the same network either way
+    return _cifar_resnet(RESNET20_STAGES, "resnet20", num_classes, width_mult, dropout, pretrained)
+
+
+@register_model
+def resnet56(
+    num_classes: int = 10,
+    *,
+    cifar: bool = False,
+    width_mult: float = 1.0,
+    dropout: float | None = None,
+    pretrained: bool = False,
+) -> ResNet:
+    """The CIFAR ResNet-56 of the paper (§4.2): 853,018 parameters with 10 classes (paper 0.85 M).
+
+    CIFAR-native like :func:`resnet20`: ``cifar=False`` and ``cifar=True`` build the same model.
+    """
+    del cifar  # CIFAR-native: the same network either way
+    return _cifar_resnet(RESNET56_STAGES, "resnet56", num_classes, width_mult, dropout, pretrained)

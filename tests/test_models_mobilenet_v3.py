@@ -1,0 +1,192 @@
+"""MobileNetV3-Large/-Small against torchvision: same parameters, same outputs, same layout."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from mnlib.blocks import InvertedResidualV3, SqueezeExcite
+from mnlib.models import create_model, list_models, load_reference_weights
+
+NAMES = ["mobilenet_v3_large", "mobilenet_v3_small"]
+# Measured with torchvision 0.29.1 (architectures.md §5.5 and §10).
+PARAMS_IMAGENET = {"mobilenet_v3_large": 5_483_032, "mobilenet_v3_small": 2_542_856}
+PARAMS_CIFAR10 = {"mobilenet_v3_large": 4_214_842, "mobilenet_v3_small": 1_528_106}
+# architectures.md §1.1: make_divisible(expanded // 4, 8) for every block with SE, in order.
+SE_SQUEEZE_WIDTHS = {
+    "mobilenet_v3_large": [24, 32, 32, 120, 168, 168, 240, 240],
+    "mobilenet_v3_small": [8, 24, 64, 64, 32, 40, 72, 144, 144],
+}
+# architectures.md §10: the depthwise conv whose stride 2 becomes 1 for CIFAR.
+CIFAR_UNSTRIDED_DEPTHWISE = {"mobilenet_v3_large": (2, 1), "mobilenet_v3_small": (1, 0)}
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def randomize(model: nn.Module, seed: int) -> nn.Module:
+    """Give every BN non-trivial statistics and affine parameters, and every bias a value.
+
+    Freshly initialised BN layers are identities in eval mode (mean 0, var 1, weight 1,
+    bias 0) and biases are zero, so a wrong mapping of those would go unnoticed.
+    """
+    generator = torch.Generator().manual_seed(seed)
+
+    def like(tensor: torch.Tensor) -> torch.Tensor:
+        return torch.rand(tensor.shape, generator=generator)
+
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.copy_(like(module.running_mean) - 0.5)
+                module.running_var.copy_(like(module.running_var) + 0.5)
+                module.weight.copy_(like(module.weight) + 0.5)
+                module.bias.copy_(like(module.bias) - 0.5)
+            elif isinstance(module, nn.Conv2d | nn.Linear) and module.bias is not None:
+                module.bias.copy_(like(module.bias) - 0.5)
+    return model
+
+
+@pytest.fixture(scope="module", params=NAMES)
+def pair(request) -> tuple[str, nn.Module, nn.Module]:
+    """(name, own model with the reference's weights, randomized torchvision reference)."""
+    name = request.param
+    reference = randomize(torchvision.models.get_model(name), seed=0).eval()
+    model = load_reference_weights(create_model(name), reference).eval()
+    return name, model, reference
+
+
+@pytest.fixture(scope="module", params=NAMES)
+def cifar_pair(request) -> tuple[str, nn.Module, nn.Module]:
+    """(name, own 10-class CIFAR model, torchvision 10-class model with the §10 stride changes)."""
+    name = request.param
+    reference = torchvision.models.get_model(name, num_classes=10)
+    reference.features[0][0].stride = (1, 1)
+    block, layer = CIFAR_UNSTRIDED_DEPTHWISE[name]
+    reference.features[block].block[layer][0].stride = (1, 1)
+    return name, create_model(name, num_classes=10, cifar=True), reference
+
+
+def test_registered():
+    assert set(NAMES) <= set(list_models())
+
+
+def test_parameter_count_matches_torchvision(pair):
+    name, model, reference = pair
+    assert count_parameters(model) == count_parameters(reference) == PARAMS_IMAGENET[name]
+
+
+def test_eval_outputs_match_torchvision(pair):
+    _, model, reference = pair
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x))
+
+
+def test_squeeze_widths(pair):
+    name, model, reference = pair
+    own = [m.squeeze_channels for m in model.modules() if isinstance(m, SqueezeExcite)]
+    torchvision_widths = [
+        m.fc1.out_channels
+        for m in reference.modules()
+        if isinstance(m, torchvision.ops.SqueezeExcitation)
+    ]
+    assert own == torchvision_widths == SE_SQUEEZE_WIDTHS[name]
+
+
+def test_block_structure_matches_torchvision(pair):
+    _, model, reference = pair
+    own = [block.use_residual for block in model.blocks]
+    theirs = [layer.use_res_connect for layer in reference.features[1:-1]]
+    assert own == theirs
+    assert all(isinstance(block, InvertedResidualV3) for block in model.blocks)
+
+
+def test_cifar_layout_is_torchvision_with_two_strides_changed(cifar_pair):
+    name, model, reference = cifar_pair
+    assert count_parameters(model) == count_parameters(reference) == PARAMS_CIFAR10[name]
+    load_reference_weights(model, randomize(reference, seed=2))
+    model.eval()
+    reference.eval()
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x))
+        assert model.last_conv(model.blocks(model.stem(x))).shape[-2:] == (4, 4)
+
+
+def test_cifar_forward_backward(cifar_pair):
+    _, model, _ = cifar_pair
+    model.train()
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+    logits = model(x)
+    assert logits.shape == (2, 10)
+    nn.functional.cross_entropy(logits, torch.tensor([0, 9])).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    model.zero_grad(set_to_none=True)
+
+
+def test_wrong_state_dict_lists_the_keys(pair):
+    _, model, reference = pair
+    state = dict(reference.state_dict())
+    state.pop("features.1.block.0.0.weight")
+    state["features.99.weight"] = torch.zeros(1)
+    state["classifier.3.bias"] = torch.zeros(10)
+    with pytest.raises(ValueError) as error:
+        load_reference_weights(model, state)
+    message = str(error.value)
+    assert "features.1.block.0.0.weight" in message
+    assert "features.99.weight" in message
+    assert "classifier.3.bias" in message
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [(3, 224, 224), (2, 1, 224, 224), (2, 4, 224, 224), (2, 3, 16, 224), (2, 3, 224, 31)],
+)
+def test_bad_input(pair, shape):
+    _, model, _ = pair
+    with pytest.raises(ValueError):
+        model(torch.zeros(shape))
+
+
+def test_cifar_layout_accepts_8x8_but_not_smaller(cifar_pair):
+    _, model, _ = cifar_pair
+    model.eval()
+    with torch.no_grad():
+        assert model(torch.zeros(2, 3, 8, 8)).shape == (2, 10)
+        with pytest.raises(ValueError, match="8×8"):
+            model(torch.zeros(2, 3, 4, 8))
+
+
+@pytest.mark.parametrize("width_mult", [0.5, 0.75])
+def test_width_mult_matches_torchvision(width_mult):
+    model = create_model("mobilenet_v3_small", width_mult=width_mult)
+    reference = torchvision.models.mobilenet_v3_small(width_mult=width_mult)
+    assert count_parameters(model) == count_parameters(reference)
+    load_reference_weights(model, reference)
+
+
+def test_dropout_default_and_override():
+    assert create_model("mobilenet_v3_small", 10).dropout.p == 0.2
+    assert create_model("mobilenet_v3_small", 10, dropout=0.0).dropout.p == 0.0
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"width_mult": 0.0},
+        {"width_mult": 5.0},
+        {"dropout": 1.0},
+        {"dropout": -0.1},
+        {"pretrained": True, "num_classes": 10},
+        {"pretrained": True, "cifar": True},
+        {"pretrained": True, "width_mult": 0.75},
+    ],
+)
+@pytest.mark.parametrize("name", NAMES)
+def test_bad_arguments(name, kwargs):
+    with pytest.raises(ValueError):
+        create_model(name, **kwargs)
