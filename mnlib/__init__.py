@@ -1,5 +1,10 @@
-"""mnlib: the small PyTorch library behind the course "From MNIST to MobileNetV4"."""
+"""mnlib: the small PyTorch library behind the course "From MNIST to MobileNetV4".
 
+``import mnlib`` is enough in a notebook: the submodules ``mnlib.data``, ``mnlib.models``,
+``mnlib.train``, ``mnlib.plot`` and ``mnlib.profile`` are imported with it.
+"""
+
+from mnlib import data, models, plot, profile, train
 from mnlib.config import budget, budget_name, environment_report, get_device, seed_everything
 from mnlib.source import show_source
 
@@ -8,8 +13,13 @@ __version__ = "0.1.0"
 __all__ = [
     "budget",
     "budget_name",
+    "data",
     "environment_report",
     "get_device",
+    "models",
+    "plot",
+    "profile",
     "seed_everything",
     "show_source",
+    "train",
 ]

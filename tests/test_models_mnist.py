@@ -18,9 +18,9 @@ def test_mnist_models_map_digits_to_ten_logits(name):
 
 def test_parameter_counts_follow_the_layer_sizes():
     mlp = create_model("mlp")
-    assert sum(p.numel() for p in mlp.parameters()) == (784 * 512 + 512) + (
-        512 * 256 + 256
-    ) + (256 * 10 + 10)
+    assert sum(p.numel() for p in mlp.parameters()) == (784 * 512 + 512) + (512 * 256 + 256) + (
+        256 * 10 + 10
+    )
     cnn = create_model("cnn")
     convs = (1 * 16 * 9 + 2 * 16) + (16 * 32 * 9 + 2 * 32) + (32 * 64 * 9 + 2 * 64)
     assert sum(p.numel() for p in cnn.parameters()) == convs + 64 * 3 * 3 * 10 + 10

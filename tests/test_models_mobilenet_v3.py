@@ -190,3 +190,15 @@ def test_dropout_default_and_override():
 def test_bad_arguments(name, kwargs):
     with pytest.raises(ValueError):
         create_model(name, **kwargs)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_pretrained_loads_torchvision_weights(name, monkeypatch):
+    """pretrained=True asks load_pretrained for the torchvision model of the same name."""
+    calls = []
+    monkeypatch.setattr(
+        "mnlib.models.mobilenet_v3.load_pretrained",
+        lambda model, library, reference: calls.append((library, reference)),
+    )
+    create_model(name, pretrained=True)
+    assert calls == [("torchvision", name)]

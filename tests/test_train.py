@@ -1,6 +1,9 @@
 """Tests of mnlib.train: fit, evaluate, predict, History and checkpoint/resume."""
 
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import mnlib
-from mnlib.train import History, evaluate, fit, predict
+from mnlib.train import History, evaluate, fit, loop, predict
 from mnlib.train import checkpoint as checkpoint_module
 
 CENTERS = torch.tensor([[-2.0, 0.0], [2.0, 0.0], [0.0, 2.5]])
@@ -72,7 +75,11 @@ class UntouchedLoader:
 def make_model(hidden: int = 16) -> nn.Module:
     # BatchNorm adds buffers, Dropout makes the result depend on the RNG state.
     return nn.Sequential(
-        nn.Linear(2, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Dropout(0.3), nn.Linear(hidden, 3)
+        nn.Linear(2, hidden),
+        nn.BatchNorm1d(hidden),
+        nn.ReLU(),
+        nn.Dropout(0.3),
+        nn.Linear(hidden, 3),
     )
 
 
@@ -127,22 +134,40 @@ def run_interrupted_then_resumed(blobs, path: Path) -> tuple[nn.Module, History]
     mnlib.seed_everything(0)
     interrupted = InterruptingLoader(images, labels, batch_size=16, stop_epoch=2)
     with pytest.raises(KeyboardInterrupt):
-        quiet_fit(make_model(), interrupted, val_loader=val_loader(blobs), epochs=4,
-                  scheduler="onecycle", checkpoint=path)  # fmt: skip
+        quiet_fit(
+            make_model(),
+            interrupted,
+            val_loader=val_loader(blobs),
+            epochs=4,
+            scheduler="onecycle",
+            checkpoint=path,
+        )
     assert checkpoint_module.load_checkpoint(path)["epoch"] == 2
 
     mnlib.seed_everything(123)  # a new session: fresh process state, fresh model
     model = make_model()
-    history = quiet_fit(model, train_loader(blobs), val_loader=val_loader(blobs), epochs=4,
-                        scheduler="onecycle", checkpoint=path, resume=True)  # fmt: skip
+    history = quiet_fit(
+        model,
+        train_loader(blobs),
+        val_loader=val_loader(blobs),
+        epochs=4,
+        scheduler="onecycle",
+        checkpoint=path,
+        resume=True,
+    )
     return model, history
 
 
 def test_resume_is_bit_identical_to_an_uninterrupted_run(blobs, tmp_path):
     mnlib.seed_everything(0)
     straight_model = make_model()
-    straight = quiet_fit(straight_model, train_loader(blobs), val_loader=val_loader(blobs),
-                         epochs=4, scheduler="onecycle")  # fmt: skip
+    straight = quiet_fit(
+        straight_model,
+        train_loader(blobs),
+        val_loader=val_loader(blobs),
+        epochs=4,
+        scheduler="onecycle",
+    )
 
     resumed_model, resumed = run_interrupted_then_resumed(blobs, tmp_path / "run.pt")
 
@@ -156,7 +181,7 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(blobs, tmp_path):
 
 
 def test_resume_depends_on_the_restored_rng_state(blobs, tmp_path, monkeypatch):
-    """Negative control: without restoring the RNGs, dropout draws other masks and results differ."""
+    """Negative control: without the saved RNG states dropout draws other masks."""
     mnlib.seed_everything(0)
     straight_model = make_model()
     quiet_fit(straight_model, train_loader(blobs), epochs=4, scheduler="onecycle")
@@ -180,8 +205,16 @@ def test_resume_of_a_finished_run_returns_its_history(blobs, tmp_path):
 
 def test_resume_without_a_checkpoint_starts_fresh_and_says_so(blobs, tmp_path, capsys):
     path = tmp_path / "missing.pt"
-    history = fit(make_model(), train_loader(blobs), epochs=1, lr=0.01, device="cpu",
-                  checkpoint=path, resume=True, progress=True)  # fmt: skip
+    history = fit(
+        make_model(),
+        train_loader(blobs),
+        epochs=1,
+        lr=0.01,
+        device="cpu",
+        checkpoint=path,
+        resume=True,
+        progress=True,
+    )
     assert len(history) == 1
     assert f"no checkpoint at {path}" in capsys.readouterr().out
     assert path.exists()
@@ -215,8 +248,10 @@ def test_evaluate_a_fixed_linear_model():
     points = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 3.0], [0.0, 2.0], [1.0, 0.0]])
     labels = torch.tensor([0, 1, 0, 0, 0])  # predictions 0, 1, 1, 1, 0: three right
     loader = DataLoader(TensorDataset(points, labels), batch_size=2)  # batches of 2, 2, 1
-    by_hand = [math.log(math.exp(a) + math.exp(b)) - (a, b)[y] for (a, b), y in
-               zip(points.tolist(), labels.tolist(), strict=True)]  # fmt: skip
+    by_hand = [
+        math.log(math.exp(a) + math.exp(b)) - (a, b)[y]
+        for (a, b), y in zip(points.tolist(), labels.tolist(), strict=True)
+    ]
 
     model.train()
     result = evaluate(model, loader, device="cpu")
@@ -315,8 +350,16 @@ def test_checkpoint_of_another_model_or_optimizer_is_a_clear_error(blobs, tmp_pa
     model = make_model(hidden=16)
     sgd = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(RuntimeError, match=r"run\.pt was written with optimizer AdamW.*SGD"):
-        fit(model, train_loader(blobs), epochs=2, optimizer=sgd, device="cpu", progress=False,
-            checkpoint=path, resume=True)  # fmt: skip
+        fit(
+            model,
+            train_loader(blobs),
+            epochs=2,
+            optimizer=sgd,
+            device="cpu",
+            progress=False,
+            checkpoint=path,
+            resume=True,
+        )
 
 
 def test_schedulers_step_after_every_batch(blobs):
@@ -371,17 +414,60 @@ def test_amp_on_the_cpu_is_a_value_error(blobs, amp):
         quiet_fit(make_model(), train_loader(blobs), epochs=1, amp=amp)
 
 
+@pytest.mark.parametrize(
+    ("amp", "capability", "expected"),
+    [
+        (None, (9, 0), torch.bfloat16),  # H100: bf16, no GradScaler needed
+        (None, (7, 5), torch.float16),  # Colab's T4 has no bf16
+        (True, (8, 0), torch.bfloat16),
+        ("fp16", (8, 6), torch.float16),
+        (False, (8, 0), None),
+    ],
+)
+def test_amp_choice_on_cuda_follows_the_compute_capability(monkeypatch, amp, capability, expected):
+    # No GPU needed: the choice depends only on the device type and its compute capability.
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert loop._resolve_amp(amp, torch.device("cuda")) == expected
+
+
+def test_bf16_on_a_t4_is_a_value_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))
+    with pytest.raises(ValueError, match=r"compute capability 7\.5\) has no bf16"):
+        loop._resolve_amp("bf16", torch.device("cuda"))
+
+
 def test_progress_false_prints_nothing(blobs, capsys):
     quiet_fit(make_model(), train_loader(blobs), val_loader=val_loader(blobs), epochs=2)
     assert capsys.readouterr() == ("", "")
 
 
 def test_progress_prints_one_summary_line_per_epoch(blobs, capsys):
-    fit(make_model(), train_loader(blobs), val_loader(blobs), epochs=2, lr=0.01, device="cpu",
-        progress=True)  # fmt: skip
+    fit(
+        make_model(),
+        train_loader(blobs),
+        val_loader(blobs),
+        epochs=2,
+        lr=0.01,
+        device="cpu",
+        progress=True,
+    )
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("  ")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
     assert "val loss" in lines[0] and "img/s" in lines[0]
+
+
+def test_tqdm_disable_environment_variable_hides_only_the_bars():
+    # tqdm reads TQDM_* variables when it is imported, hence a fresh interpreter.
+    script = (
+        "import torch; from mnlib.train import fit; torch.set_num_threads(1); "
+        "batches = [(torch.randn(4, 2), torch.tensor([0, 1, 2, 0]))] * 3; "
+        "fit(torch.nn.Linear(2, 3), batches, epochs=1, device='cpu', progress=True)"
+    )
+    environment = {**os.environ, "TQDM_DISABLE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=environment, check=True
+    )
+    assert result.stdout.startswith("epoch 1/1  train loss") and result.stderr == ""
 
 
 @pytest.mark.parametrize(("budget", "prints"), [("quick", False), ("standard", True)])

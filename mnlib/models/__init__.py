@@ -1,4 +1,4 @@
-"""Every model of the course, created by name: ``create_model("mobilenet_v2", num_classes=10, cifar=True)``."""
+"""Every model of the course by name, e.g. ``create_model("mobilenet_v2", cifar=True)``."""
 
 # Importing each model module registers its builders.
 from mnlib.models import (  # noqa: F401

@@ -38,3 +38,13 @@ def check_dropout(dropout: float) -> float:
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
     return dropout
+
+
+def check_pretrained_layout(name: str, *, num_classes: int, cifar: bool, width_mult: float) -> None:
+    """ImageNet weights exist only for the reference layout: 1000 classes, no CIFAR, width 1."""
+    if num_classes != 1000 or cifar or width_mult != 1.0:
+        raise ValueError(
+            f"pretrained {name} weights exist only for num_classes=1000, cifar=False and "
+            f"width_mult=1.0; got num_classes={num_classes}, cifar={cifar}, "
+            f"width_mult={width_mult}. Load them first, then replace the classifier."
+        )

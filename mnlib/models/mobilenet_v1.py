@@ -121,9 +121,10 @@ class MobileNetV1(nn.Module):
         return self.classifier(self.dropout(x))
 
     def reference_key_map(self) -> dict[str, str]:
-        """Own state-dict key → timm ``mobilenetv1_100`` key (``conv_stem``, ``blocks.0.0.conv_dw``…).
+        """Own state-dict key → timm ``mobilenetv1_100`` key.
 
-        timm groups the 13 layers into ``blocks.{stage}.{layer}`` as our ``stages`` do.
+        timm names the stem ``conv_stem``/``bn1`` and groups the 13 layers into
+        ``blocks.{stage}.{layer}`` (``conv_dw``, ``bn1``, ``conv_pw``, ``bn2``), as ``stages`` does.
         """
         modules = {"stem.conv": "conv_stem", "stem.bn": "bn1"}  # own module → timm module
         for s, stage in enumerate(self.stages):

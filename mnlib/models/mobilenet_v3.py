@@ -119,6 +119,7 @@ class MobileNetV3(nn.Module):
             3, scaled(blocks[0].in_channels), 3, stride=1 if cifar else 2, activation=HS, **bn
         )
 
+        # CIFAR (architectures.md §10): the stem and this block keep stride 1, total stride 32 → 8.
         first_downsampling = next(i for i, row in enumerate(blocks) if row.stride == 2)
         self.blocks = nn.Sequential(
             *(

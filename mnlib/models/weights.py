@@ -35,6 +35,22 @@ def build_reference(library: str, name: str, *, pretrained: bool = False, **kwar
     raise ValueError(f"unknown reference library {library!r}; expected one of {LIBRARIES}")
 
 
+def expand_module_map(model: nn.Module, modules: Mapping[str, str]) -> dict[str, str]:
+    """Turn an own-module → reference-module map into the full state-dict key map.
+
+    Inside a module the parameter and buffer names (``weight``, ``running_mean``, …) are the
+    same on both sides, so ``{"stem.conv": "features.0.0"}`` maps ``stem.conv.weight`` to
+    ``features.0.0.weight``. Keys of modules missing from ``modules`` are left out, and
+    :func:`load_reference_weights` reports them.
+    """
+    key_map = {}
+    for key in model.state_dict():
+        module, name = key.rsplit(".", 1)
+        if module in modules:
+            key_map[key] = f"{modules[module]}.{name}"
+    return key_map
+
+
 def load_reference_weights(
     model: nn.Module, reference: nn.Module | Mapping[str, torch.Tensor]
 ) -> nn.Module:

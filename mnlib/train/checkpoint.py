@@ -10,15 +10,14 @@ hidden in a downloaded file.
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from mnlib.files import save_atomic
 from mnlib.train.history import History
 
 CHECKPOINT_KEYS = (
@@ -36,24 +35,8 @@ CHECKPOINT_KEYS = (
 
 
 def save_checkpoint(path: str | Path, state: dict) -> None:
-    """Write ``state`` to ``path`` atomically.
-
-    The data goes to a temporary file in the same folder, which then replaces ``path`` in one
-    step (``os.replace``): a crash or disconnect during the write leaves the previous
-    checkpoint intact instead of half a file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(state, file)
-            file.flush()
-            os.fsync(file.fileno())  # on disk before the rename, not just in the OS cache
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    """Write ``state`` to ``path`` atomically: a crash mid-write keeps the previous checkpoint."""
+    save_atomic(state, path)
 
 
 def load_checkpoint(path: str | Path) -> dict:

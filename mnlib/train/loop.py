@@ -82,6 +82,8 @@ def fit(
     """
     _check_arguments(epochs, optimizer, lr, scheduler, loss_fn, label_smoothing, checkpoint, resume)
     steps_per_epoch = _batch_count(train_loader, "train_loader")
+    if val_loader is not None:
+        _batch_count(val_loader, "val_loader")
     device = _resolve_device(model, device)
     amp_dtype = _resolve_amp(amp, device)
     show = progress if progress is not None else budget_name() != "quick"
@@ -173,12 +175,13 @@ def evaluate(
     """Mean loss (cross-entropy by default) and accuracy (a fraction) of ``model`` on ``loader``.
 
     Runs in eval mode without gradients, weights every batch by its size, and leaves each
-    submodule in the train/eval mode it had before.
+    submodule in the train/eval mode it had before. ``device`` works as in :func:`fit`.
     """
     _batch_count(loader, "loader")
     device = _resolve_device(model, device)
     model.to(device)
-    return _evaluate(model, loader, loss_fn or nn.CrossEntropyLoss(), device, amp_dtype=None)
+    loss_fn = loss_fn if loss_fn is not None else nn.CrossEntropyLoss()
+    return _evaluate(model, loader, loss_fn, device, amp_dtype=None)
 
 
 def predict(
@@ -187,6 +190,7 @@ def predict(
     """The model's logits [N, classes] and the true labels [N] for every image, on the CPU.
 
     For confusion matrices (``logits.argmax(1)``) and for finding the worst errors.
+    ``device`` works as in :func:`fit`; the model's train/eval modes are restored.
     """
     _batch_count(loader, "loader")
     device = _resolve_device(model, device)
@@ -221,9 +225,10 @@ def _train_one_epoch(
     """One pass over ``loader``; returns mean loss, accuracy and the number of images."""
     model.train()
     loss_sum, correct, seen = 0.0, torch.zeros((), dtype=torch.long, device=device), 0
-    batches = tqdm(
-        loader, desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False, disable=not show
-    )
+    # Pass disable only to switch the bar off: an explicit disable=False would override
+    # TQDM_DISABLE=1, the environment variable that keeps bars out of committed outputs.
+    switch_off = {} if show else {"disable": True}
+    batches = tqdm(loader, desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False, **switch_off)
     with batches:
         for batch, (images, labels) in enumerate(batches, start=1):
             images = images.to(device, non_blocking=True)

@@ -1,0 +1,91 @@
+"""The classic path, for teaching and comparison: ``DataLoader`` + per-sample PIL transforms.
+
+This is the pipeline of most PyTorch tutorials: a ``Dataset`` returns one image at a time as a
+PIL image, torchvision transforms turn it into a normalized tensor (and augment it), and a
+``DataLoader`` collates samples into batches, optionally in worker processes. To keep the
+comparison with :mod:`mnlib.data.fast` honest, :class:`ArrayImageDataset` does exactly what
+``torchvision.datasets.MNIST`` and ``CIFAR10`` do: the whole split sits in memory as a uint8
+array and each sample is wrapped in a PIL image on request (no file decoding per sample).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
+
+from mnlib.data.batch_ops import AUGMENTATIONS
+from mnlib.data.sources import IMAGE_SHAPES, MEAN, STD, check_name, load_tensors
+
+
+class ArrayImageDataset(Dataset):
+    """uint8 images ``[N, C, H, W]`` served one at a time as ``(transform(PIL image), label)``."""
+
+    def __init__(
+        self, images: torch.Tensor, labels: torch.Tensor, transform: Callable | None = None
+    ) -> None:
+        # Stored like torchvision's CIFAR10.data: [N, H, W, C] numpy, or [N, H, W] for grey.
+        pixels = images.permute(0, 2, 3, 1).numpy()
+        self.data = np.ascontiguousarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+        self.targets = labels.tolist()
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int) -> tuple[object, int]:
+        image = Image.fromarray(self.data[index])  # mode "L" for grey, "RGB" for colour
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, self.targets[index]
+
+
+def classic_transforms(name: str, *, augment: bool) -> transforms.Compose:
+    """Per-sample transforms: [RandomCrop(+flip) when augmenting,] ToTensor, Normalize.
+
+    The augmentation is the per-image form of the fast path's ``AUGMENTATIONS[name]``.
+    """
+    check_name(name)
+    steps: list[Callable] = []
+    if augment:
+        augmentation = AUGMENTATIONS[name]
+        size = IMAGE_SHAPES[name][1:]
+        steps.append(transforms.RandomCrop(size, padding=augmentation.max_shift))
+        if augmentation.flip:
+            steps.append(transforms.RandomHorizontalFlip())
+    steps += [transforms.ToTensor(), transforms.Normalize(MEAN[name], STD[name])]
+    return transforms.Compose(steps)
+
+
+def classic_loaders(
+    name: str,
+    batch_size: int = 128,
+    *,
+    augment: bool = False,
+    num_workers: int = 0,
+    root: str | os.PathLike | None = None,
+) -> tuple[DataLoader, DataLoader]:
+    """``(train_loader, test_loader)``: ``torch.utils.data.DataLoader`` with per-sample transforms.
+
+    Batches are ``(images float32 [B, C, H, W], labels int64 [B])`` on the CPU; move them to
+    the device in the training loop. Only the train loader shuffles and augments.
+    """
+    check_name(name)
+    train_set = ArrayImageDataset(
+        *load_tensors(name, "train", root=root), classic_transforms(name, augment=augment)
+    )
+    test_set = ArrayImageDataset(
+        *load_tensors(name, "test", root=root), classic_transforms(name, augment=False)
+    )
+    options = {
+        "batch_size": batch_size,
+        "num_workers": num_workers,
+        "persistent_workers": num_workers > 0,  # keep the workers alive between epochs
+        "pin_memory": torch.cuda.is_available(),  # page-locked batches copy faster to the GPU
+    }
+    return DataLoader(train_set, shuffle=True, **options), DataLoader(test_set, **options)
