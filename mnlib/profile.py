@@ -66,9 +66,10 @@ def _count_flops(model: nn.Module, batch: torch.Tensor) -> FlopCounterMode:
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), FlopCounterMode(
-            display=False, custom_mapping=_EXTRA_FLOP_FORMULAS
-        ) as counter:
+        with (
+            torch.no_grad(),
+            FlopCounterMode(display=False, custom_mapping=_EXTRA_FLOP_FORMULAS) as counter,
+        ):
             model(batch)
     finally:
         model.train(was_training)
@@ -213,11 +214,11 @@ class ModelSummary:
             for row in self.rows
         ]
         widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header))]
+        alignments = "<<<>>"  # text left, numbers right
 
         def format_line(cells: Sequence[str]) -> str:
-            text_columns = [cell.ljust(width) for cell, width in zip(cells[:3], widths[:3])]
-            number_columns = [cell.rjust(width) for cell, width in zip(cells[3:], widths[3:])]
-            return "  ".join(text_columns + number_columns)
+            columns = zip(cells, alignments, widths, strict=True)
+            return "  ".join(f"{cell:{align}{width}}" for cell, align, width in columns)
 
         rule = "-" * len(format_line(header))
         return "\n".join(

@@ -15,7 +15,8 @@ from mnlib.blocks import (
     UniversalInvertedBottleneck,
 )
 from mnlib.models import create_model, load_reference_weights
-from mnlib.models.mobilenet_v4 import timm_block_key_map
+from mnlib.models.mobilenet_v4 import TIMM_BLOCK_NAMES
+from mnlib.models.weights import expand_module_map
 
 # ours → (timm name, parameters at 1000 classes, parameters with cifar=True and 10 classes),
 # from architectures.md §7 and §10.
@@ -244,7 +245,7 @@ def test_mqa_equals_timm_mobile_attention(size):
     assert block.key.out_channels == block.value.out_channels == 64
     assert block.key_down.conv.groups == 160 and block.key_down.conv.stride == (2, 2)
     timm_state = reference.state_dict()
-    key_map = timm_block_key_map(block)
+    key_map = expand_module_map(block, TIMM_BLOCK_NAMES[MobileMQA])
     assert sorted(key_map.values()) == sorted(timm_state)
     block.load_state_dict({key: timm_state[timm_key] for key, timm_key in key_map.items()})
     with torch.no_grad():

@@ -234,5 +234,5 @@ def test_pretrained_offline_is_a_clear_error(name, no_internet):
 )
 def test_pretrained_needs_the_imagenet_layout(name, kwargs):
     # Checked before anything is built or downloaded.
-    with pytest.raises(ValueError, match="exists only for cifar=False, num_classes=1000"):
+    with pytest.raises(ValueError, match="exist only for num_classes=1000, cifar=False"):
         create_model(name, pretrained=True, **kwargs)

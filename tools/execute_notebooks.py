@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -34,6 +35,7 @@ def execute(path: Path, timeout: int) -> float:
     handle, temporary = tempfile.mkstemp(suffix=".ipynb", dir=path.parent)
     with os.fdopen(handle, "w", encoding="utf-8") as file:
         nbformat.write(notebook, file)
+    shutil.copymode(path, temporary)  # mkstemp makes the file private; keep the notebook's mode
     os.replace(temporary, path)
     return seconds
 

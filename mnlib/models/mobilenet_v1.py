@@ -23,9 +23,15 @@ from torch import nn
 
 from mnlib.blocks.conv import ConvBNAct, make_divisible
 from mnlib.blocks.separable import DepthwiseSeparableConv
-from mnlib.models.checks import check_dropout, check_image_batch, check_width_mult
+from mnlib.models.checks import (
+    check_dropout,
+    check_image_batch,
+    check_pretrained_layout,
+    check_width_mult,
+)
+from mnlib.models.init import init_tensorflow_style
 from mnlib.models.registry import register_model
-from mnlib.models.weights import load_pretrained
+from mnlib.models.weights import expand_module_map, load_pretrained
 
 
 class Stage(NamedTuple):
@@ -71,6 +77,8 @@ class MobileNetV1(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        check_width_mult(width_mult)
+        check_dropout(dropout)
         stem_stride = 1 if cifar else 2
         in_channels = make_divisible(STEM_CHANNELS * width_mult)
         self.stem = ConvBNAct(3, in_channels, 3, stem_stride, activation=nn.ReLU6)
@@ -92,27 +100,8 @@ class MobileNetV1(nn.Module):
 
         # The smallest input that still reaches the classifier as a 1×1 map.
         self.min_size = stem_stride * math.prod(stage.stride for stage in MOBILENET_V1_STAGES)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        """As timm (``_init_weight_goog``, after TensorFlow's MnasNet/EfficientNet code).
-
-        Convs: normal with std ``sqrt(2 / fan_out)``, where ``fan_out = k·k·out / groups``:
-        a depthwise 3×3 conv gets fan_out 9 (PyTorch's Kaiming init would use 9·channels).
-        BN: γ=1, β=0. Linear: uniform in ±1/sqrt(out_features), bias 0.
-        """
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                kernel_height, kernel_width = module.kernel_size
-                fan_out = kernel_height * kernel_width * module.out_channels // module.groups
-                nn.init.normal_(module.weight, 0.0, math.sqrt(2.0 / fan_out))
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
-                bound = 1.0 / math.sqrt(module.out_features)
-                nn.init.uniform_(module.weight, -bound, bound)
-                nn.init.zeros_(module.bias)
+        # As timm: a depthwise 3×3 conv gets fan_out 9, not torchvision's 9·channels.
+        init_tensorflow_style(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x, channels=3, min_size=self.min_size, model=type(self).__name__)
@@ -135,11 +124,7 @@ class MobileNetV1(nn.Module):
                 modules[f"{ours}.pointwise.conv"] = f"{theirs}.conv_pw"
                 modules[f"{ours}.pointwise.bn"] = f"{theirs}.bn2"
         modules["classifier"] = "classifier"
-        return {
-            f"{own}.{name}": f"{ref}.{name}"
-            for own, ref in modules.items()
-            for name in self.get_submodule(own).state_dict()
-        }
+        return expand_module_map(self, modules)
 
 
 @register_model
@@ -156,17 +141,15 @@ def mobilenet_v1(
     ``cifar=True``: stem stride 1 (3,217,226 parameters with 10 classes). ``dropout`` defaults to
     0, as in timm. ``pretrained=True`` loads timm's ImageNet weights (needs the internet).
     """
-    if pretrained and (cifar or num_classes != 1000 or width_mult != 1.0):
-        raise ValueError(
-            "pretrained=True loads timm's ImageNet mobilenetv1_100, which exists only for "
-            f"cifar=False, num_classes=1000, width_mult=1.0; got cifar={cifar}, "
-            f"num_classes={num_classes}, width_mult={width_mult}"
+    if pretrained:
+        check_pretrained_layout(
+            "mobilenet_v1", num_classes=num_classes, cifar=cifar, width_mult=width_mult
         )
     model = MobileNetV1(
         num_classes,
         cifar=cifar,
-        width_mult=check_width_mult(width_mult),
-        dropout=check_dropout(0.0 if dropout is None else dropout),
+        width_mult=width_mult,
+        dropout=0.0 if dropout is None else dropout,
     )
     if pretrained:
         load_pretrained(model, "timm", "mobilenetv1_100")

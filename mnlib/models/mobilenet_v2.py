@@ -21,9 +21,15 @@ from torch import nn
 
 from mnlib.blocks.conv import ConvBNAct, make_divisible
 from mnlib.blocks.inverted_residual import InvertedResidual
-from mnlib.models.checks import check_dropout, check_image_batch, check_width_mult
+from mnlib.models.checks import (
+    check_dropout,
+    check_image_batch,
+    check_pretrained_layout,
+    check_width_mult,
+)
+from mnlib.models.init import init_torchvision_style
 from mnlib.models.registry import register_model
-from mnlib.models.weights import load_pretrained
+from mnlib.models.weights import expand_module_map, load_pretrained, numbered_conv_bn
 
 
 class Stage(NamedTuple):
@@ -81,6 +87,8 @@ class MobileNetV2(nn.Module):
         dropout: float = 0.2,
     ) -> None:
         super().__init__()
+        check_width_mult(width_mult)
+        check_dropout(dropout)
         stem_stride = 1 if cifar else 2
         stages = MOBILENET_V2_CIFAR_STAGES if cifar else MOBILENET_V2_STAGES
         in_channels = make_divisible(STEM_CHANNELS * width_mult)
@@ -105,19 +113,7 @@ class MobileNetV2(nn.Module):
 
         # The smallest input that still reaches the classifier as a 1×1 map.
         self.min_size = stem_stride * math.prod(stage.s for stage in stages)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        """As torchvision: Kaiming-normal (fan_out) convs, BN γ=1 β=0, Linear N(0, 0.01), bias 0."""
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, 0.0, 0.01)
-                nn.init.zeros_(module.bias)
+        init_torchvision_style(self, linear_std=0.01)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x, channels=3, min_size=self.min_size, model=type(self).__name__)
@@ -132,29 +128,22 @@ class MobileNetV2(nn.Module):
         to ``features.17`` the blocks, ``features.18`` the last 1×1 conv. Inside a block, ``conv``
         is a flat list too: [expand (absent when t = 1)], depthwise, project conv, project BN.
         """
-        modules = {"stem.conv": "features.0.0", "stem.bn": "features.0.1"}  # own → torchvision
+        modules = numbered_conv_bn("stem", "features.0")  # own module → torchvision module
         index = 1  # position in torchvision's `features`
         for s, stage in enumerate(self.stages):
             for b, block in enumerate(stage):
                 ours, theirs = f"stages.{s}.{b}", f"features.{index}.conv"
                 position = 0  # position in torchvision's `conv` list
                 if isinstance(block.expand, ConvBNAct):
-                    modules[f"{ours}.expand.conv"] = f"{theirs}.0.0"
-                    modules[f"{ours}.expand.bn"] = f"{theirs}.0.1"
+                    modules.update(numbered_conv_bn(f"{ours}.expand", f"{theirs}.0"))
                     position = 1
-                modules[f"{ours}.depthwise.conv"] = f"{theirs}.{position}.0"
-                modules[f"{ours}.depthwise.bn"] = f"{theirs}.{position}.1"
+                modules.update(numbered_conv_bn(f"{ours}.depthwise", f"{theirs}.{position}"))
                 modules[f"{ours}.project.conv"] = f"{theirs}.{position + 1}"
                 modules[f"{ours}.project.bn"] = f"{theirs}.{position + 2}"
                 index += 1
-        modules["head.conv"] = f"features.{index}.0"
-        modules["head.bn"] = f"features.{index}.1"
+        modules.update(numbered_conv_bn("head", f"features.{index}"))
         modules["classifier"] = "classifier.1"  # classifier.0 is the Dropout
-        return {
-            f"{own}.{name}": f"{ref}.{name}"
-            for own, ref in modules.items()
-            for name in self.get_submodule(own).state_dict()
-        }
+        return expand_module_map(self, modules)
 
 
 @register_model
@@ -172,17 +161,15 @@ def mobilenet_v2(
     classes). ``dropout`` defaults to 0.2, as in torchvision. ``pretrained=True`` loads
     torchvision's ImageNet weights (needs the internet).
     """
-    if pretrained and (cifar or num_classes != 1000 or width_mult != 1.0):
-        raise ValueError(
-            "pretrained=True loads torchvision's ImageNet mobilenet_v2, which exists only for "
-            f"cifar=False, num_classes=1000, width_mult=1.0; got cifar={cifar}, "
-            f"num_classes={num_classes}, width_mult={width_mult}"
+    if pretrained:
+        check_pretrained_layout(
+            "mobilenet_v2", num_classes=num_classes, cifar=cifar, width_mult=width_mult
         )
     model = MobileNetV2(
         num_classes,
         cifar=cifar,
-        width_mult=check_width_mult(width_mult),
-        dropout=check_dropout(0.2 if dropout is None else dropout),
+        width_mult=width_mult,
+        dropout=0.2 if dropout is None else dropout,
     )
     if pretrained:
         load_pretrained(model, "torchvision", "mobilenet_v2")

@@ -23,9 +23,15 @@ from torch import nn
 
 from mnlib.blocks.conv import ActivationFactory, ConvBNAct, make_divisible
 from mnlib.blocks.inverted_residual_v3 import BN_EPS, BN_MOMENTUM, InvertedResidualV3
-from mnlib.models.checks import check_dropout, check_image_batch, check_width_mult
+from mnlib.models.checks import (
+    check_dropout,
+    check_image_batch,
+    check_pretrained_layout,
+    check_width_mult,
+)
+from mnlib.models.init import init_torchvision_style
 from mnlib.models.registry import register_model
-from mnlib.models.weights import load_pretrained
+from mnlib.models.weights import expand_module_map, load_pretrained, numbered_conv_bn
 
 RE = nn.ReLU  # the paper's "RE" (plain ReLU, not ReLU6)
 HS = nn.Hardswish  # the paper's "HS": x · ReLU6(x + 3) / 6
@@ -144,21 +150,7 @@ class MobileNetV3(nn.Module):
         self.head_act = HS()
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(scaled(head_channels), num_classes)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        """torchvision's init: He-normal (fan-out) convs, N(0, 0.01) linears, zero biases."""
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, 0.0, 0.01)
-                nn.init.zeros_(module.bias)
+        init_torchvision_style(self, linear_std=0.01)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x, channels=3, min_size=self.min_size, model="MobileNetV3")
@@ -181,8 +173,8 @@ class MobileNetV3(nn.Module):
         (``weight``, ``running_mean``, ...) are the same on both sides.
         """
         modules = {
-            **_conv_bn_names("stem", "features.0"),
-            **_conv_bn_names("last_conv", f"features.{len(self.blocks) + 1}"),
+            **numbered_conv_bn("stem", "features.0"),
+            **numbered_conv_bn("last_conv", f"features.{len(self.blocks) + 1}"),
             "head": "classifier.0",
             "classifier": "classifier.3",
         }
@@ -203,18 +195,8 @@ class MobileNetV3(nn.Module):
                     modules[f"{own}.se.fc1"] = f"{reference}.{position}.fc1"
                     modules[f"{own}.se.fc2"] = f"{reference}.{position}.fc2"
                 else:
-                    modules.update(_conv_bn_names(f"{own}.{name}", f"{reference}.{position}"))
-
-        key_map = {}
-        for key in self.state_dict():
-            module, parameter = key.rsplit(".", 1)  # e.g. "blocks.3.se.fc1", "weight"
-            key_map[key] = f"{modules[module]}.{parameter}"
-        return key_map
-
-
-def _conv_bn_names(own: str, reference: str) -> dict[str, str]:
-    """A ConvBNAct's conv and BN names → torchvision's ``Conv2dNormActivation`` indices."""
-    return {f"{own}.conv": f"{reference}.0", f"{own}.bn": f"{reference}.1"}
+                    modules.update(numbered_conv_bn(f"{own}.{name}", f"{reference}.{position}"))
+        return expand_module_map(self, modules)
 
 
 def _build(
@@ -227,12 +209,8 @@ def _build(
     dropout: float | None,
     pretrained: bool,
 ) -> MobileNetV3:
-    if pretrained and (num_classes != 1000 or cifar or width_mult != 1.0):
-        raise ValueError(
-            f"pretrained {name} weights exist only for num_classes=1000, cifar=False and "
-            f"width_mult=1.0; got num_classes={num_classes}, cifar={cifar}, "
-            f"width_mult={width_mult}"
-        )
+    if pretrained:
+        check_pretrained_layout(name, num_classes=num_classes, cifar=cifar, width_mult=width_mult)
     model = MobileNetV3(
         blocks,
         head_channels,

@@ -30,7 +30,6 @@ parameter and MAC counts differ a little from the paper's table: 3.77 M / 9.72 M
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
@@ -40,9 +39,15 @@ from mnlib.blocks.attention import MobileMQA
 from mnlib.blocks.conv import ActivationFactory, ConvBNAct, make_divisible
 from mnlib.blocks.fused_ib import FusedInvertedBottleneck
 from mnlib.blocks.uib import UniversalInvertedBottleneck
-from mnlib.models.checks import check_dropout, check_image_batch, check_width_mult
+from mnlib.models.checks import (
+    check_dropout,
+    check_image_batch,
+    check_pretrained_layout,
+    check_width_mult,
+)
+from mnlib.models.init import init_tensorflow_style
 from mnlib.models.registry import register_model
-from mnlib.models.weights import load_pretrained
+from mnlib.models.weights import expand_module_map, load_pretrained
 
 HEAD_CHANNELS = 1280  # width of the 1×1 conv after pooling; width_mult does not scale it (timm)
 
@@ -447,22 +452,11 @@ class MobileNetV4(nn.Module):
     def _init_weights(self) -> None:
         """timm's TensorFlow-style init (``_init_weight_goog``), then Xavier for attention.
 
-        Convs: N(0, 2 / fan_out) with fan_out = k·k·out/groups (He init on the fan-out);
-        BN: γ = 1, β = 0; Linear: U(±1/√out_features), bias 0. timm then re-initialises every
+        See :func:`~mnlib.models.init.init_tensorflow_style`. timm then re-initialises every
         conv of the attention blocks Xavier-uniform, which it found more stable; LayerScale γ
         keeps its 1e-5.
         """
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                fan_out = module.kernel_size[0] * module.kernel_size[1] * module.out_channels
-                nn.init.normal_(module.weight, 0.0, math.sqrt(2.0 / (fan_out // module.groups)))
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Linear):
-                bound = 1.0 / math.sqrt(module.out_features)
-                nn.init.uniform_(module.weight, -bound, bound)
-                nn.init.zeros_(module.bias)
+        init_tensorflow_style(self)
         for module in self.modules():
             if isinstance(module, MobileMQA):
                 module.reset_parameters()
@@ -479,7 +473,7 @@ class MobileNetV4(nn.Module):
         """Own state-dict key → key in timm's ``MobileNetV3`` class, for ``load_reference_weights``.
 
         timm names the stem ``conv_stem``/``bn1``, the stages ``blocks.<stage>.<block>`` and
-        the head ``conv_head``/``norm_head``; inside a block see :func:`timm_block_key_map`.
+        the head ``conv_head``/``norm_head``; inside a block see :data:`TIMM_BLOCK_NAMES`.
         """
         modules = {
             "stem.conv": "conv_stem",
@@ -488,16 +482,12 @@ class MobileNetV4(nn.Module):
             "head.bn": "norm_head",
             "classifier": "classifier",
         }
-        key_map = {}
-        for own_module, timm_module in modules.items():
-            for parameter in self.get_submodule(own_module).state_dict():
-                key_map[f"{own_module}.{parameter}"] = f"{timm_module}.{parameter}"
         for stage_index, stage in enumerate(self.stages):
             for block_index, block in enumerate(stage):
                 position = f"{stage_index}.{block_index}"
-                for own_key, timm_key in timm_block_key_map(block).items():
-                    key_map[f"stages.{position}.{own_key}"] = f"blocks.{position}.{timm_key}"
-        return key_map
+                for ours, theirs in TIMM_BLOCK_NAMES[type(block)].items():
+                    modules[f"stages.{position}.{ours}"] = f"blocks.{position}.{theirs}"
+        return expand_module_map(self, modules)
 
 
 # Inside one block: our module name → timm's module name (parameter names are the same).
@@ -535,16 +525,6 @@ TIMM_BLOCK_NAMES: dict[type[nn.Module], dict[str, str]] = {
 }
 
 
-def timm_block_key_map(block: nn.Module) -> dict[str, str]:
-    """State-dict keys of one of our blocks → keys inside the matching timm block."""
-    names = TIMM_BLOCK_NAMES[type(block)]
-    key_map = {}
-    for key in block.state_dict():
-        module, parameter = key.rsplit(".", 1)  # e.g. "dw_mid.bn", "running_var"
-        key_map[key] = f"{names[module]}.{parameter}"
-    return key_map
-
-
 def _build(
     config: MobileNetV4Config,
     num_classes: int,
@@ -553,11 +533,9 @@ def _build(
     dropout: float | None,
     pretrained: bool,
 ) -> MobileNetV4:
-    if pretrained and (num_classes != 1000 or cifar or width_mult != 1.0):
-        raise ValueError(
-            f"pretrained {config.name} weights exist only for num_classes=1000, cifar=False and "
-            f"width_mult=1.0; got num_classes={num_classes}, cifar={cifar}, "
-            f"width_mult={width_mult}"
+    if pretrained:
+        check_pretrained_layout(
+            config.name, num_classes=num_classes, cifar=cifar, width_mult=width_mult
         )
     model = MobileNetV4(
         config,

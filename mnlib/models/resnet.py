@@ -22,9 +22,15 @@ from torch import nn
 
 from mnlib.blocks.conv import ConvBNAct, make_divisible
 from mnlib.blocks.residual import BasicBlock, Bottleneck, ShortcutKind
-from mnlib.models.checks import check_dropout, check_image_batch, check_width_mult
+from mnlib.models.checks import (
+    check_dropout,
+    check_image_batch,
+    check_pretrained_layout,
+    check_width_mult,
+)
+from mnlib.models.init import init_torchvision_style
 from mnlib.models.registry import register_model
-from mnlib.models.weights import load_pretrained
+from mnlib.models.weights import expand_module_map, load_pretrained, numbered_conv_bn
 
 
 class Stage(NamedTuple):
@@ -87,6 +93,8 @@ class ResNet(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        check_width_mult(width_mult)
+        check_dropout(dropout)
         stem_channels = make_divisible(stages[0].width * width_mult)
         if small_stem:
             self.stem = ConvBNAct(3, stem_channels, kernel_size=3, stride=1)
@@ -113,16 +121,7 @@ class ResNet(nn.Module):
 
         # The smallest input that still reaches the classifier as a 1×1 map.
         self.min_size = (1 if small_stem else 4) * math.prod(stage.stride for stage in stages)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        """As torchvision: Kaiming-normal (fan_out) convs, BN γ=1 β=0, default ``nn.Linear``."""
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        init_torchvision_style(self, linear_std=None)  # torchvision keeps nn.Linear's default
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x, channels=3, min_size=self.min_size, model=type(self).__name__)
@@ -141,14 +140,9 @@ class ResNet(nn.Module):
                     modules[f"{ours}.conv{i}.conv"] = f"{theirs}.conv{i}"
                     modules[f"{ours}.conv{i}.bn"] = f"{theirs}.bn{i}"
                 if isinstance(block.shortcut, ConvBNAct):  # option B = torchvision's downsample
-                    modules[f"{ours}.shortcut.conv"] = f"{theirs}.downsample.0"
-                    modules[f"{ours}.shortcut.bn"] = f"{theirs}.downsample.1"
+                    modules.update(numbered_conv_bn(f"{ours}.shortcut", f"{theirs}.downsample"))
         modules["classifier"] = "fc"
-        return {
-            f"{own}.{name}": f"{ref}.{name}"
-            for own, ref in modules.items()
-            for name in self.get_submodule(own).state_dict()
-        }
+        return expand_module_map(self, modules)
 
 
 def _imagenet_resnet(
@@ -162,11 +156,9 @@ def _imagenet_resnet(
     pretrained: bool,
 ) -> ResNet:
     """Build ResNet-18/50 (option-B shortcuts); ``reference`` is the torchvision name."""
-    if pretrained and (cifar or num_classes != 1000 or width_mult != 1.0):
-        raise ValueError(
-            f"pretrained=True loads torchvision's ImageNet {reference}, which exists only for "
-            f"cifar=False, num_classes=1000, width_mult=1.0; got cifar={cifar}, "
-            f"num_classes={num_classes}, width_mult={width_mult}"
+    if pretrained:
+        check_pretrained_layout(
+            reference, num_classes=num_classes, cifar=cifar, width_mult=width_mult
         )
     model = ResNet(
         block,
@@ -174,8 +166,8 @@ def _imagenet_resnet(
         num_classes,
         small_stem=cifar,
         shortcut="projection",
-        width_mult=check_width_mult(width_mult),
-        dropout=check_dropout(0.0 if dropout is None else dropout),
+        width_mult=width_mult,
+        dropout=0.0 if dropout is None else dropout,
     )
     if pretrained:
         load_pretrained(model, "torchvision", reference)
@@ -202,8 +194,8 @@ def _cifar_resnet(
         num_classes,
         small_stem=True,
         shortcut="zero_pad",
-        width_mult=check_width_mult(width_mult),
-        dropout=check_dropout(0.0 if dropout is None else dropout),
+        width_mult=width_mult,
+        dropout=0.0 if dropout is None else dropout,
     )
 
 

@@ -51,6 +51,16 @@ def expand_module_map(model: nn.Module, modules: Mapping[str, str]) -> dict[str,
     return key_map
 
 
+def numbered_conv_bn(own: str, reference: str) -> dict[str, str]:
+    """Module map of a :class:`~mnlib.blocks.conv.ConvBNAct` onto a numbered conv-BN Sequential.
+
+    torchvision numbers the layers of its ``Conv2dNormActivation`` and of ResNet's
+    ``downsample``: ``0`` is the conv, ``1`` the BatchNorm. ``numbered_conv_bn("stem",
+    "features.0")`` is ``{"stem.conv": "features.0.0", "stem.bn": "features.0.1"}``.
+    """
+    return {f"{own}.conv": f"{reference}.0", f"{own}.bn": f"{reference}.1"}
+
+
 def load_reference_weights(
     model: nn.Module, reference: nn.Module | Mapping[str, torch.Tensor]
 ) -> nn.Module:
