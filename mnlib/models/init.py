@@ -20,7 +20,8 @@ from torch import nn
 def init_torchvision_style(model: nn.Module, *, linear_std: float | None) -> None:
     """torchvision's init of ResNet and MobileNetV2/V3, in place.
 
-    Convs: He-normal on the fan-out (``kaiming_normal_(mode="fan_out")``), bias 0.
+    Convs: He-normal on the fan-out (``kaiming_normal_(mode="fan_out")``; torchvision's MobileNets
+    keep its default ``leaky_relu`` with slope 0, the same gain √2 as ``relu``), bias 0.
     BatchNorm: γ = 1, β = 0. Linear: ``N(0, linear_std²)`` and bias 0 (the MobileNets use
     ``linear_std=0.01``); ``None`` keeps PyTorch's default init, as torchvision's ResNet does.
     """
