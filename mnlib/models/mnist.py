@@ -107,7 +107,10 @@ class Recipe:
     scheduler: str = "onecycle"
 
 
-# Chapter 3's recipe, tuned on a 2-core CPU to pass 99 % test accuracy in about a minute
+# Chapter 2's recipe for the MLP: AdamW with weight decay and a one-cycle schedule.
+MLP_RECIPE = Recipe(batch_size=128, epochs=8, lr=2e-3, weight_decay=0.01)
+
+# Chapter 3's recipe, tuned on a 2-core CPU to pass 99 % test accuracy in well under a minute
 # (benchmarks/mnist_time_to_99.py measures it): a large batch and a short one-cycle schedule.
 CNN_RECIPE = Recipe(batch_size=256, epochs=2, lr=0.01, weight_decay=1e-4)
 
