@@ -57,7 +57,8 @@ def conv_stage(in_channels: int, out_channels: int, kernel_size: int) -> nn.Sequ
     Pooling comes *before* BatchNorm and ReLU. ReLU commutes with max-pooling exactly, and
     BatchNorm nearly does (a per-channel affine map, increasing when its scale is positive), so
     the network computes almost the same function, while BatchNorm and ReLU touch 4× fewer
-    values: on a CPU this trains about 1.3× faster than conv → BN → ReLU → pool.
+    values. On a CPU, where these elementwise passes over memory are a large share of a small
+    network's time, that makes training noticeably faster than conv → BN → ReLU → pool.
     """
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
