@@ -1,10 +1,10 @@
 """mnlib: the small PyTorch library behind the course "From MNIST to MobileNetV4".
 
 ``import mnlib`` is enough in a notebook: the submodules ``mnlib.data``, ``mnlib.models``,
-``mnlib.train``, ``mnlib.plot`` and ``mnlib.profile`` are imported with it.
+``mnlib.train``, ``mnlib.plot``, ``mnlib.profile`` and ``mnlib.exercises`` are imported with it.
 """
 
-from mnlib import data, models, plot, profile, train
+from mnlib import data, exercises, models, plot, profile, train
 from mnlib.config import budget, budget_name, environment_report, get_device, seed_everything
 from mnlib.source import show_source
 
@@ -15,6 +15,7 @@ __all__ = [
     "budget_name",
     "data",
     "environment_report",
+    "exercises",
     "get_device",
     "models",
     "plot",
