@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+# The chapters only: notebooks/student/ holds their generated student versions.
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with .nbval_sanitize.cfg
 
-.PHONY: setup book test outputs lint clean
+.PHONY: setup book check-book test outputs students lab lint clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,13 +20,31 @@ setup: $(STAMP)
 book: setup
 	$(BIN)/jupyter-book build .
 
-## Unit tests, then every chapter through nbval at the quick budget.
+## Check the built book works offline: local MathJax, hidden solutions, student-version links.
+check-book: setup
+	$(BIN)/python tools/check_book.py _build/html
+
+## Unit tests (they also run every student version), then every chapter through nbval at the
+## quick budget. MNLIB_STRICT_CHECKS=1 only for the chapters: a self-check that fails there
+## fails the cell (a student version must run without it).
 test: setup
-	MNLIB_BUDGET=quick TQDM_DISABLE=1 $(BIN)/python -m pytest tests $(NBVAL) notebooks
+	MNLIB_BUDGET=quick TQDM_DISABLE=1 $(BIN)/python -m pytest tests
+	MNLIB_BUDGET=quick TQDM_DISABLE=1 MNLIB_STRICT_CHECKS=1 \
+	  $(BIN)/python -m pytest $(NBVAL) $(NOTEBOOKS)
 
 ## Re-execute every chapter top to bottom at the standard budget and store the outputs.
+## A chapter whose solution fails its self-check is not written (MNLIB_STRICT_CHECKS=1).
 outputs: setup
-	MNLIB_BUDGET=standard TQDM_DISABLE=1 $(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
+	MNLIB_BUDGET=standard TQDM_DISABLE=1 MNLIB_STRICT_CHECKS=1 \
+	  $(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
+
+## Student versions notebooks/student/NN_name.ipynb: solutions stubbed, outputs cleared.
+students: setup
+	$(BIN)/python tools/make_students.py $(NOTEBOOKS)
+
+## JupyterLab on the chapters with the .venv kernel (`MNLIB_BUDGET=full make lab`: full budget).
+lab: setup
+	$(BIN)/jupyter lab notebooks
 
 lint: setup
 	$(BIN)/ruff check .

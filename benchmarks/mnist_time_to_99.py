@@ -1,7 +1,8 @@
 """Wall-clock seconds to first reach 99.0 % MNIST test accuracy on this machine's CPU.
 
-Two recipes, measured side by side in one run, each evaluated on the full 10,000-image test
-set after every epoch (evaluation time included in the clock):
+Two recipes, measured side by side in one run, each trained on the 55,000 training images
+outside the course's validation split and evaluated on the full 10,000-image test set after
+every epoch (evaluation time included in the clock):
 
 - **course**: chapter 3's CNN with ``CNN_RECIPE`` (AdamW, one-cycle, large batches) and
   mnlib's in-memory loaders;
@@ -23,8 +24,8 @@ from torch import nn
 import mnlib
 from mnlib.data import classic_loaders, loaders
 from mnlib.models import create_model
-from mnlib.models.mnist import CNN_RECIPE
 from mnlib.train import History, fit
+from mnlib.train.recipes import CNN_RECIPE
 
 TARGET = 0.99
 
@@ -56,7 +57,10 @@ def seconds_to_target(history: History) -> float | None:
 
 def run_course_recipe() -> History:
     mnlib.seed_everything(0)
-    train, test = loaders("mnist", batch_size=CNN_RECIPE.batch_size, device="cpu")
+    # The target is defined on the test set (DAWNBench's convention), so the test loader is the
+    # one fit evaluates after every epoch; nothing is chosen from it. The 5,000 validation
+    # images are left out of training, as in the chapters.
+    train, _, test = loaders("mnist", batch_size=CNN_RECIPE.batch_size, device="cpu")
     model = create_model("cnn")
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=CNN_RECIPE.lr, weight_decay=CNN_RECIPE.weight_decay
@@ -69,7 +73,7 @@ def run_course_recipe() -> History:
 
 def run_example_recipe(epochs: int) -> History:
     mnlib.seed_everything(0)
-    train, test = classic_loaders("mnist", batch_size=64)
+    train, _, test = classic_loaders("mnist", batch_size=64)
     model = ExampleNet()
     optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
     steps_per_epoch = len(train)

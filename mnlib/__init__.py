@@ -6,7 +6,7 @@
 
 from mnlib import data, exercises, models, plot, profile, train
 from mnlib.config import budget, budget_name, environment_report, get_device, seed_everything
-from mnlib.source import show_source
+from mnlib.show import show_source
 
 __version__ = "0.1.0"
 

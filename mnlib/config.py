@@ -18,13 +18,29 @@ _SEED: int | None = None
 
 
 def budget_name() -> str:
-    """The active budget: ``MNLIB_BUDGET``, else ``quick`` when ``CI=true``, else ``standard``."""
+    """The active budget, the first that applies of:
+
+    1. ``MNLIB_BUDGET`` (``quick``, ``standard`` or ``full``), when set;
+    2. ``quick`` when ``CI=true`` (the smoke run of the test suite);
+    3. ``full`` on Google Colab with a GPU, where the full budget takes minutes;
+    4. ``standard`` otherwise (a laptop CPU).
+    """
     name = os.environ.get("MNLIB_BUDGET", "").strip().lower()
-    if not name:
-        return "quick" if os.environ.get("CI", "").lower() == "true" else "standard"
-    if name not in BUDGETS:
-        raise ValueError(f"MNLIB_BUDGET={name!r} is not one of {', '.join(BUDGETS)}")
-    return name
+    if name:
+        if name not in BUDGETS:
+            raise ValueError(f"MNLIB_BUDGET={name!r} is not one of {', '.join(BUDGETS)}")
+        return name
+    if os.environ.get("CI", "").lower() == "true":
+        return "quick"
+    if on_colab() and torch.cuda.is_available():
+        return "full"
+    return "standard"
+
+
+def on_colab() -> bool:
+    """Whether this runs in a Google Colab kernel (which always imports ``google.colab``)."""
+    # Checking sys.modules imports nothing and is not fooled by a stray pip package.
+    return "google.colab" in sys.modules
 
 
 def budget(*, quick: T, standard: T, full: T) -> T:

@@ -3,23 +3,39 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+# Temporary files are named ".<target name>.pid<writer's PID>.<random>.tmp", so that anyone
+# can tell which file and which process they belong to (``ls -a`` shows them).
+_TEMPORARY_NAME = re.compile(r"^\.(?P<target>.+)\.pid(?P<pid>\d+)\.[a-z0-9_]+\.tmp$")
+
+# A temporary untouched for this long is stale even if its PID is alive: the PID may have been
+# reused, or the file may come from another machine sharing the folder (Google Drive on Colab).
+STALE_AFTER_SECONDS = 3600
+
 
 def save_atomic(obj: Any, path: str | Path) -> None:
     """``torch.save(obj, path)`` so that ``path`` is either the old file or the complete new one.
 
-    The data goes to a temporary file in the same folder, which then replaces ``path`` in one
-    step (``os.replace``). A crash or a Colab disconnect during the write leaves the previous
-    file intact and no temporary file behind, never half a file.
+    The data goes to a temporary file ``.<name>.pid<PID>.<random>.tmp`` in the same folder,
+    which then replaces ``path`` in one step (``os.replace``). A crash at any moment leaves
+    the previous file intact, never half a file. An exception removes the temporary file;
+    a hard kill (``kill -9``, a lost Colab session, a power cut) cannot, so the temporary
+    stays until the next ``save_atomic`` into the same folder removes it
+    (:func:`remove_stale_temporaries`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    remove_stale_temporaries(path.parent)
+    handle, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.pid{os.getpid()}.", suffix=".tmp"
+    )
     try:
         with os.fdopen(handle, "wb") as file:
             torch.save(obj, file)
@@ -29,3 +45,46 @@ def save_atomic(obj: Any, path: str | Path) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporaries that killed :func:`save_atomic` calls left in ``folder``.
+
+    A temporary is stale when the process named by its PID no longer runs on this machine,
+    or when nobody has written to it for ``STALE_AFTER_SECONDS``. The temporaries of writers
+    still running (another process, another thread) are kept. Returns the deleted paths.
+    """
+    removed = []
+    for entry in os.scandir(folder):
+        match = _TEMPORARY_NAME.match(entry.name)
+        if match is None or not _is_stale(entry, int(match["pid"])):
+            continue
+        try:
+            os.unlink(entry.path)
+        except FileNotFoundError:  # another writer removed it first
+            continue
+        removed.append(Path(entry.path))
+    return removed
+
+
+def _is_stale(entry: os.DirEntry, pid: int) -> bool:
+    try:
+        idle_seconds = time.time() - entry.stat().st_mtime
+    except FileNotFoundError:  # renamed or removed since the folder was listed
+        return False
+    return idle_seconds > STALE_AFTER_SECONDS or not _process_is_running(pid)
+
+
+def _process_is_running(pid: int) -> bool:
+    """Whether a process with this PID exists on this machine (signal 0 checks, sends nothing)."""
+    if os.name == "nt":  # on Windows os.kill(pid, 0) would send CTRL+C: rely on the age alone
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, but belongs to another user
+        return True
+    except OSError:  # e.g. an out-of-range PID from another machine
+        return False
+    return True

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from mnlib.train import History
 
@@ -34,6 +35,7 @@ def plot_history(history: History) -> Figure:
             points = [(e, scale * v) for e, v in zip(epochs, val, strict=True) if v is not None]
             axes.plot(*zip(*points, strict=True), marker=".", label="validation")
         axes.set(xlabel="epoch", ylabel=name)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "epoch 1.5"
         axes.grid(alpha=0.3)
         axes.legend()
     return figure

@@ -58,6 +58,10 @@ def test_plot_history(with_validation, lines):
     assert [len(axes.get_lines()) for axes in figure.axes] == [lines, lines]
     assert list(loss_axes.get_lines()[0].get_ydata()) == pytest.approx([1, 1 / 2, 1 / 3])
     assert list(accuracy_axes.get_lines()[0].get_ydata()) == pytest.approx([60, 70, 80])
+    figure.canvas.draw()
+    for axes in figure.axes:  # epochs are whole numbers: no tick at 1.5
+        ticks = [tick for tick in axes.get_xticks() if axes.get_xlim()[0] <= tick]
+        assert all(float(tick).is_integer() for tick in ticks)
     assert_modest(figure)
 
 

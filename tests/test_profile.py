@@ -10,7 +10,8 @@ from torch import nn
 from mnlib.models import build_reference, create_model
 from mnlib.profile import count_macs, count_params, measure_latency, summary
 
-# MACs at 224×224 (1000 classes) from architectures.md §7, measured with FlopCounterMode ÷ 2.
+# MACs at 224×224 (1000 classes) of the torchvision/timm references, measured with
+# torch.utils.flop_counter.FlopCounterMode ÷ 2.
 REFERENCE_MACS_224 = {
     "resnet50": 4.089e9,
     "mobilenet_v1": 568.74e6,

@@ -2,6 +2,7 @@
 
 import math
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -108,7 +109,8 @@ def val_loader(blobs):
 
 
 def quiet_fit(model, loader, **kwargs):
-    kwargs.setdefault("lr", 0.01)
+    if "optimizer" not in kwargs:
+        kwargs.setdefault("lr", 0.01)
     return fit(model, loader, device="cpu", progress=False, **kwargs)
 
 
@@ -397,7 +399,8 @@ def test_bad_arguments_are_value_errors(blobs):
     with pytest.raises(ValueError, match="unknown scheduler 'linear'"):
         quiet_fit(model, loader, epochs=1, scheduler="linear")
     with pytest.raises(ValueError, match="not both"):
-        quiet_fit(model, loader, epochs=1, optimizer=torch.optim.SGD(model.parameters(), lr=0.1))
+        sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+        quiet_fit(model, loader, epochs=1, optimizer=sgd, lr=0.01)
     with pytest.raises(ValueError, match="resume=True needs checkpoint"):
         quiet_fit(model, loader, epochs=1, resume=True)
     with pytest.raises(ValueError, match="label_smoothing"):
@@ -475,3 +478,326 @@ def test_progress_default_follows_the_budget(blobs, capsys, monkeypatch, budget,
     monkeypatch.setenv("MNLIB_BUDGET", budget)
     fit(make_model(), train_loader(blobs), epochs=1, lr=0.01, device="cpu")
     assert bool(capsys.readouterr().out) == prints
+
+
+# --- train_one_epoch: the loop in the open ---------------------------------------------------
+
+
+def test_train_one_epoch_is_the_hand_written_loop(blobs):
+    (images, labels), _ = blobs
+    batches = [(images[i : i + 16], labels[i : i + 16]) for i in range(0, 96, 16)]
+    torch.manual_seed(0)
+    model = nn.Linear(2, 3)
+    by_hand = nn.Linear(2, 3)
+    by_hand.load_state_dict(model.state_dict())
+
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    stats = loop.train_one_epoch(model, batches, optimizer, nn.CrossEntropyLoss())
+
+    hand_optimizer = torch.optim.SGD(by_hand.parameters(), lr=0.1)
+    losses, correct = [], 0
+    for x, y in batches:
+        logits = by_hand(x)
+        loss = nn.functional.cross_entropy(logits, y)
+        hand_optimizer.zero_grad()
+        loss.backward()
+        hand_optimizer.step()
+        losses.append(loss.item())
+        correct += (logits.argmax(1) == y).sum().item()
+
+    assert torch.equal(model.weight, by_hand.weight)
+    assert stats.images == 96 and stats.loss.device.type == "cpu"
+    assert stats.loss.item() == pytest.approx(sum(losses) / len(losses))  # equal batch sizes
+    assert stats.accuracy.item() == pytest.approx(correct / 96)
+
+
+def test_train_one_epoch_fits_on_one_screen_and_fit_runs_it(blobs, monkeypatch):
+    source = mnlib.show_source(mnlib.train.train_one_epoch)
+    text = source if isinstance(source, str) else source.data
+    assert len(text.splitlines()) <= 45
+    for step in ("model.train()", "loss.backward()", "optimizer.step()", "scheduler.step()"):
+        assert step in text
+    for clutter in ("autocast", "GradScaler", "tqdm", "item()"):
+        assert clutter not in text
+
+    calls = []
+    real = loop.train_one_epoch
+    monkeypatch.setattr(loop, "train_one_epoch", lambda *a, **k: calls.append(1) or real(*a, **k))
+    quiet_fit(make_model(), train_loader(blobs), epochs=2)
+    assert len(calls) == 2
+
+
+def test_train_one_epoch_on_an_empty_loader_is_a_value_error():
+    model = nn.Linear(2, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="the loader yielded no batches"):
+        loop.train_one_epoch(model, [], optimizer, nn.CrossEntropyLoss())
+
+
+# --- no silent failures ----------------------------------------------------------------------
+
+
+def test_an_existing_checkpoint_is_never_replaced_silently(blobs, tmp_path):
+    path = tmp_path / "finished.pt"
+    quiet_fit(make_model(), train_loader(blobs), epochs=2, checkpoint=path)
+    before = path.read_bytes()
+
+    with pytest.raises(FileExistsError, match=r"finished\.pt already exists.*resume=True"):
+        quiet_fit(make_model(), train_loader(blobs), epochs=1, checkpoint=path)
+    assert path.read_bytes() == before
+
+    with pytest.raises(ValueError, match="pick one"):
+        quiet_fit(
+            make_model(),
+            train_loader(blobs),
+            epochs=1,
+            checkpoint=path,
+            resume=True,
+            overwrite=True,
+        )
+
+    quiet_fit(make_model(), train_loader(blobs), epochs=1, checkpoint=path, overwrite=True)
+    assert checkpoint_module.load_checkpoint(path)["epoch"] == 1
+
+
+class PoisonedSGD(torch.optim.SGD):
+    """SGD whose ``poison_step``-th update writes NaN into the first weight: a divergence on an
+    update that no loss computed before it can show."""
+
+    def __init__(self, params, poison_step: int):
+        super().__init__(params, lr=0.01)
+        self.steps, self.poison_step = 0, poison_step
+
+    def step(self, closure=None):
+        result = super().step(closure)
+        self.steps += 1
+        if self.steps == self.poison_step:
+            with torch.no_grad():
+                self.param_groups[0]["params"][0].view(-1)[0] = float("nan")
+        return result
+
+
+def test_nan_weights_after_the_last_update_stop_the_run_without_a_checkpoint(blobs, tmp_path):
+    path = tmp_path / "run.pt"
+    model = make_model()
+    optimizer = PoisonedSGD(model.parameters(), poison_step=12)  # epoch 2's last update
+    with pytest.raises(FloatingPointError, match=r"0\.weight is no longer finite after epoch 2"):
+        quiet_fit(model, train_loader(blobs), epochs=3, optimizer=optimizer, checkpoint=path)
+    state = checkpoint_module.load_checkpoint(path)
+    assert state["epoch"] == 1
+    assert all(torch.isfinite(tensor).all() for tensor in state["model"].values())
+
+
+def test_non_finite_batchnorm_statistics_stop_the_run(blobs, tmp_path):
+    # One outlier overflows BatchNorm's running variance to inf in float32, while the training
+    # loss, the gradients and the validation loss (normalized by inf: zero) all stay finite.
+    (images, labels), _ = blobs
+    images = images.clone()
+    images[5] = 3e19
+    path = tmp_path / "run.pt"
+    loader = ShufflingLoader(images, labels, batch_size=16)
+    with pytest.raises(FloatingPointError, match=r"1\.running_var is no longer finite .*epoch 1"):
+        quiet_fit(make_model(), loader, val_loader=val_loader(blobs), epochs=2, checkpoint=path)
+    assert not path.exists()
+
+
+def test_a_nan_validation_loss_stops_the_run(blobs, tmp_path):
+    val_images, val_labels = blobs[1][0].clone(), blobs[1][1]
+    val_images[3] = float("nan")
+    bad_val = DataLoader(TensorDataset(val_images, val_labels), batch_size=16)
+    path = tmp_path / "run.pt"
+    with pytest.raises(FloatingPointError, match=r"validation loss is nan after epoch 1"):
+        quiet_fit(make_model(), train_loader(blobs), val_loader=bad_val, epochs=2, checkpoint=path)
+    assert not path.exists()
+
+
+def test_on_a_gpu_the_loss_is_read_every_few_batches_and_still_names_the_batch(blobs, monkeypatch):
+    monkeypatch.setattr(loop, "_check_interval", lambda device: 4)  # as on a GPU, shorter
+    model = NaNAfter(nan_call=2)
+    with pytest.raises(FloatingPointError, match=r"epoch 1, batch 2 \(both counted from 1\)"):
+        quiet_fit(model, train_loader(blobs), epochs=1)
+    assert model.calls == 4  # noticed at the next read, after batch 4's forward
+
+
+def test_the_loop_reads_no_tensor_per_batch(blobs, monkeypatch):
+    """With reads spaced out as on a GPU, the host reads per epoch do not grow with batches."""
+    monkeypatch.setattr(loop, "_check_interval", lambda device: 1000)
+    reads = []
+    for method in ("item", "tolist", "__bool__", "__float__", "__int__"):
+        original = getattr(torch.Tensor, method)
+
+        def counting(self, *args, _original=original, **kwargs):
+            if "mnlib" in sys._getframe(1).f_code.co_filename:
+                reads.append(1)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, method, counting)
+
+    def reads_for(batch_size):
+        reads.clear()
+        (images, labels), _ = blobs
+        loader = ShufflingLoader(images, labels, batch_size=batch_size)
+        model = nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+        sgd = torch.optim.SGD(model.parameters(), lr=0.1)
+        quiet_fit(model, loader, val_loader=val_loader(blobs), epochs=1, optimizer=sgd)
+        return len(reads)
+
+    assert reads_for(batch_size=48) == reads_for(batch_size=4) > 0  # 2 vs 24 batches
+
+
+def test_fp16_gradient_scaling_gives_the_plain_update():
+    """fit's fp16 path (CUDA only) rebuilt on the CPU: a scaled backward, unscaled update."""
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 2), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    plain, scaled = nn.Linear(2, 3), nn.Linear(2, 3)
+    scaled.load_state_dict(plain.state_dict())
+    plain_optimizer = torch.optim.SGD(plain.parameters(), lr=0.1)
+    loop.train_one_epoch(plain, [(x, y)], plain_optimizer, nn.CrossEntropyLoss())
+
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**12)
+    optimizer = torch.optim.SGD(scaled.parameters(), lr=0.1)
+    watch = loop._LossWatch(nn.CrossEntropyLoss(), scaler, check_every=1)
+    stats = loop.train_one_epoch(scaled, [(x, y)], loop._ScaledStepper(optimizer, scaler), watch)
+    assert torch.equal(scaled.weight, plain.weight)  # scaling by 2^12 is exact
+    assert stats.loss.item() == pytest.approx(watch.losses[0].item())  # the unscaled loss
+    assert scaler.get_scale() == 2.0**12  # no overflow, no change before growth_interval
+
+
+def test_resuming_with_another_lr_is_an_error_naming_both(blobs, tmp_path):
+    path = tmp_path / "run.pt"
+    quiet_fit(make_model(), train_loader(blobs), epochs=1, checkpoint=path, lr=0.01)
+    for epochs in (2, 1):  # to continue, and a finished run
+        with pytest.raises(RuntimeError, match=r"run\.pt .*lr 0\.01 in the checkpoint, 0\.1 now"):
+            quiet_fit(
+                make_model(),
+                train_loader(blobs),
+                epochs=epochs,
+                checkpoint=path,
+                resume=True,
+                lr=0.1,
+            )
+    resumed = quiet_fit(
+        make_model(), train_loader(blobs), epochs=2, checkpoint=path, resume=True, lr=0.01
+    )
+    assert len(resumed) == 2
+
+
+class EmptyLoader:
+    """Claims three batches, yields none (e.g. a sampler filtered to nothing)."""
+
+    def __len__(self):
+        return 3
+
+    def __iter__(self):
+        return iter([])
+
+
+def test_a_loader_that_yields_nothing_is_a_value_error_naming_it(blobs):
+    with pytest.raises(ValueError, match=r"train_loader yielded no batches.*len\(train_loader\) "):
+        quiet_fit(make_model(), EmptyLoader(), epochs=1)
+    with pytest.raises(ValueError, match=r"val_loader yielded no batches"):
+        quiet_fit(make_model(), train_loader(blobs), val_loader=EmptyLoader(), epochs=1)
+
+
+def test_history_best_skips_nan_rows():
+    history = History()
+    for loss, accuracy in [(float("nan"), float("nan")), (0.9, 0.6), (0.7, 0.5)]:
+        history.append(
+            train_loss=loss,
+            train_accuracy=accuracy,
+            val_loss=loss,
+            val_accuracy=accuracy,
+            lr=0.1,
+            seconds=1.0,
+            images_per_second=1.0,
+        )
+    assert history.best("val_loss")["epoch"] == 3
+    assert history.best("val_accuracy")["epoch"] == 2
+
+
+# --- channels_last and the GPU throughput benchmark ---------------------------------------------
+
+
+def tiny_cnn() -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, bias=False),  # BatchNorm follows
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 3),
+    )
+
+
+def test_channels_last_trains_the_same_model_and_restores_the_layout():
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(32, 3, 8, 8, generator=generator)
+    labels = torch.arange(32) % 3
+    batches = [(images[i : i + 8], labels[i : i + 8]) for i in range(0, 32, 8)]
+    layouts = []
+    models = {}
+    for channels_last in (False, True):
+        torch.manual_seed(0)
+        model = tiny_cnn()
+        model[0].register_forward_pre_hook(
+            lambda module, args: layouts.append(
+                args[0].is_contiguous(memory_format=torch.channels_last)
+            )
+        )
+        quiet_fit(model, batches, epochs=2, channels_last=channels_last)
+        models[channels_last] = model
+    assert layouts == [False] * 8 + [True] * 8
+    assert models[True][0].weight.is_contiguous()  # back to the usual layout
+    for nchw, nhwc in zip(models[False].parameters(), models[True].parameters(), strict=True):
+        torch.testing.assert_close(nchw, nhwc, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("device", "model", "expected"),
+    [("cuda", tiny_cnn(), True), ("cuda", nn.Linear(2, 3), False), ("cpu", tiny_cnn(), False)],
+)
+def test_channels_last_default_is_on_for_conv_models_on_cuda(device, model, expected):
+    assert loop._resolve_channels_last(None, model, torch.device(device)) is expected
+    assert loop._resolve_channels_last(True, model, torch.device(device)) is True
+
+
+def test_channels_last_must_be_a_boolean_or_none():
+    with pytest.raises(ValueError, match="channels_last must be None, True or False"):
+        loop._resolve_channels_last("yes", tiny_cnn(), torch.device("cpu"))
+
+
+def test_gpu_step_throughput_benchmark_runs_tiny_on_the_cpu(capsys):
+    script = Path(__file__).parents[1] / "benchmarks" / "gpu_step_throughput.py"
+    speeds = runpy.run_path(str(script))["main"](["--tiny"])
+    assert len(speeds) == 3 and all(speed > 0 for speed in speeds.values())
+    lines = capsys.readouterr().out.splitlines()
+    assert "batch 2" in lines[0] and "cpu" in lines[0]
+    assert "plain loop" in lines[2] and lines[2].endswith("1.00x")
+    assert "channels_last=True" in lines[4] and lines[4].endswith("x")
+
+
+def test_the_mixed_precision_forward_runs_under_autocast(blobs, monkeypatch):
+    """fit's bf16 path (CUDA by default) exercised with the CPU's bf16 autocast."""
+    monkeypatch.setattr(loop, "_resolve_amp", lambda amp, device: torch.bfloat16)
+    dtypes = []
+    model = make_model()
+    model[0].register_forward_hook(lambda module, args, output: dtypes.append(output.dtype))
+    history = quiet_fit(model, train_loader(blobs), val_loader=val_loader(blobs), epochs=2)
+    assert set(dtypes) == {torch.bfloat16}  # training and validation batches
+    assert model[0].weight.dtype == torch.float32  # the weights themselves stay float32
+    assert history.train_loss[-1] < history.train_loss[0]
+
+
+def test_tqdm_disable_also_switches_off_notebook_bars(monkeypatch):
+    # With ipywidgets installed, tqdm.auto gives notebook bars, which ignore TQDM_DISABLE.
+    from tqdm.notebook import tqdm as notebook_tqdm
+
+    from mnlib.train import loop
+
+    monkeypatch.setattr(loop, "tqdm", notebook_tqdm)
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    with loop._progress_bar(range(3), 3, "epoch 1/1", show=True) as bar:
+        assert bar.disable
+    monkeypatch.setenv("TQDM_DISABLE", "0")
+    with loop._progress_bar(range(3), 3, "epoch 1/1", show=False) as bar:
+        assert bar.disable

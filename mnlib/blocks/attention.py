@@ -11,7 +11,7 @@ key and value projections, so each query attends to 4× fewer positions:
     head_j        = softmax( (X W_Qj) (SR(X) W_K)ᵀ / √d ) · (SR(X) W_V)
 
 The block wraps it as ``x + γ ⊙ Mobile_MQA(BN(x))``: BatchNorm as the pre-norm, a per-channel
-:class:`~mnlib.blocks.uib.LayerScale` γ and a residual connection. It matches timm's
+:class:`~mnlib.blocks.layer_scale.LayerScale` γ and a residual connection. It matches timm's
 ``MobileAttention(use_multi_query=True)`` (with ``MultiQueryAttention2d`` inside).
 """
 
@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from mnlib.blocks.conv import ConvBNAct
-from mnlib.blocks.uib import LayerScale
+from mnlib.blocks.layer_scale import LayerScale
 
 
 class MobileMQA(nn.Module):
@@ -87,14 +87,14 @@ class MobileMQA(nn.Module):
         return ConvBNAct(channels, channels, kernel_size, stride, groups=channels, activation=None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, _, height, width = x.shape
-        heads, dim, pixels = self.num_heads, self.head_dim, height * width
+        # Only reshapes with known sizes (heads, head_dim) or -1: torch.fx can trace them.
+        heads, dim = self.num_heads, self.head_dim
         normed = self.norm(x)
 
         # Queries [N, h·d, H, W] → [N, h, d, H·W] → [N, h, H·W, d] → [N, h·H·W, d]:
         # all heads stacked as rows, because they all meet the same keys.
-        q = self.query(normed).reshape(batch, heads, dim, pixels).transpose(2, 3)
-        q = q.reshape(batch, heads * pixels, dim)
+        q = self.query(normed).flatten(2).unflatten(1, (heads, dim)).transpose(2, 3)
+        q = q.flatten(1, 2)
         k = self.key(self.key_down(normed)).flatten(2)  # [N, d, M]
         v = self.value(self.value_down(normed)).flatten(2).transpose(1, 2)  # [N, M, d]
 
@@ -102,6 +102,6 @@ class MobileMQA(nn.Module):
         out = weights @ v  # [N, h·H·W, d]
 
         # Back to a feature map with channel j·d + i = coordinate i of head j: [N, h·d, H, W].
-        out = out.reshape(batch, heads, pixels, dim).transpose(2, 3)
-        out = out.reshape(batch, heads * dim, height, width)
+        out = out.unflatten(1, (heads, -1)).transpose(2, 3).flatten(1, 2)  # [N, h·d, H·W]
+        out = out.unflatten(2, x.shape[-2:])
         return x + self.layer_scale(self.output(out))

@@ -14,7 +14,8 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     """Round a channel count to the nearest multiple of ``divisor``, as torchvision and timm do.
 
     Never returns less than ``min_value`` (default ``divisor``), and never rounds *down* by more
-    than 10 %: if it would, one more ``divisor`` is added. Hardware runs multiples of 8 faster.
+    than 10 %: if it would, one more ``divisor`` is added. Multiples of 8 suit the vector units
+    of the hardware, which is why the reference implementations round this way.
 
     >>> make_divisible(72 / 4), make_divisible(30), make_divisible(4)
     (24, 32, 8)

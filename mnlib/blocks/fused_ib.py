@@ -5,9 +5,9 @@ k×k convolution (Gupta & Tan, EfficientNet-EdgeTPU, 2019; Tan & Le, EfficientNe
 
     x ─► k×k conv in→hidden (stride), BN, act ─► 1×1 conv hidden→out, BN ─► (+ x)
 
-On early, high-resolution and narrow layers one dense conv runs faster on accelerators than a
-1×1 + depthwise pair, although it has more multiply-adds. MobileNetV4 (Qin et al., 2024) opens
-Conv-M, Conv-L and both hybrids with one FusedIB.
+It has more multiply-adds than a 1×1 + depthwise pair; the papers use it on early,
+high-resolution and narrow layers because there a dense conv makes better use of accelerators.
+MobileNetV4 (Qin et al., 2024) opens Conv-M, Conv-L and both hybrids with one FusedIB.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ class FusedInvertedBottleneck(nn.Module):
     """A k×k conv expanding to ``make_divisible(in * expansion)``, then a linear 1×1 projection.
 
     Shapes: ``[N, in, H, W] → [N, out, ceil(H/stride), ceil(W/stride)]``. The input is added to
-    the output when ``stride == 1`` and ``in_channels == out_channels`` (never in MobileNetV4).
+    the output when ``stride == 1`` and ``in_channels == out_channels`` (never in MobileNetV4,
+    whose FusedIBs all downsample).
     Children: ``conv_exp`` (k×k conv, BN, act) and ``pw_proj`` (1×1 conv, BN, no activation).
     """
 

@@ -31,14 +31,14 @@ class InvertedResidual(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int, out_channels: int, stride: int, expand_ratio: float
+        self, in_channels: int, out_channels: int, *, stride: int, expand_ratio: float
     ) -> None:
         super().__init__()
         if stride not in (1, 2):
             raise ValueError(f"stride must be 1 or 2, got {stride}")
         # torchvision does not round the hidden width to a multiple of 8.
         hidden = int(round(in_channels * expand_ratio))
-        self.use_shortcut = stride == 1 and in_channels == out_channels
+        self.use_residual = stride == 1 and in_channels == out_channels
         self.expand = (
             ConvBNAct(in_channels, hidden, 1, activation=nn.ReLU6)
             if expand_ratio != 1
@@ -49,4 +49,4 @@ class InvertedResidual(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.project(self.depthwise(self.expand(x)))
-        return x + out if self.use_shortcut else out
+        return x + out if self.use_residual else out

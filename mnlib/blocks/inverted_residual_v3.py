@@ -9,8 +9,9 @@ three changes:
 * the activation is a per-block choice, **ReLU** (paper "RE") or **h-swish** (paper "HS"),
   instead of ReLU6 everywhere.
 
-BatchNorm uses ``eps=1e-3, momentum=0.01`` (the TensorFlow defaults the paper trained with,
-kept by torchvision). The eps changes eval outputs, so it matters for loading weights.
+MobileNetV3 passes its BatchNorm settings (``bn_eps=1e-3, bn_momentum=0.01``, the TensorFlow
+defaults the paper trained with, kept by torchvision); the eps changes eval outputs, so it
+matters for loading weights.
 """
 
 from __future__ import annotations
@@ -20,9 +21,6 @@ from torch import nn
 
 from mnlib.blocks.conv import ActivationFactory, ConvBNAct
 from mnlib.blocks.squeeze_excite import SqueezeExcite
-
-BN_EPS = 1e-3
-BN_MOMENTUM = 0.01
 
 
 class InvertedResidualV3(nn.Module):
@@ -53,11 +51,13 @@ class InvertedResidualV3(nn.Module):
         *,
         use_se: bool,
         activation: ActivationFactory,
+        bn_eps: float = 1e-5,
+        bn_momentum: float = 0.1,
     ) -> None:
         super().__init__()
         if stride not in (1, 2):
             raise ValueError(f"stride must be 1 or 2, got {stride!r}")
-        bn = {"bn_eps": BN_EPS, "bn_momentum": BN_MOMENTUM}
+        bn = {"bn_eps": bn_eps, "bn_momentum": bn_momentum}
         self.expands = expanded_channels != in_channels
         self.use_se = use_se
         self.use_residual = stride == 1 and in_channels == out_channels

@@ -21,7 +21,8 @@ class DepthwiseSeparableConv(nn.Module):
     """Depthwise k×k conv (``stride``) → BN → act → pointwise 1×1 conv → BN → act.
 
     Shapes: ``[N, in_channels, H, W] → [N, in_channels, H', W'] → [N, out_channels, H', W']``
-    with ``H' = ceil(H / stride)``. No shortcut (MobileNetV1 has none).
+    with ``H' = ceil(H / stride)``. No shortcut (MobileNetV1 has none). The arguments come in
+    the order of :class:`~mnlib.blocks.conv.ConvBNAct`: ``(in, out, kernel_size, stride)``.
     State-dict keys: ``depthwise.{conv,bn}.*``, ``pointwise.{conv,bn}.*``.
     """
 
@@ -29,8 +30,8 @@ class DepthwiseSeparableConv(nn.Module):
         self,
         in_channels: int,
         out_channels: int,
-        stride: int = 1,
         kernel_size: int = 3,
+        stride: int = 1,
         *,
         activation: ActivationFactory = nn.ReLU6,
     ) -> None:

@@ -1,4 +1,4 @@
-"""The Universal Inverted Bottleneck (UIB) of MobileNetV4, and the LayerScale that follows it.
+"""The Universal Inverted Bottleneck (UIB) of MobileNetV4.
 
 Qin et al. (2024) observe that the blocks of earlier mobile networks are all one block with two
 optional depthwise convolutions around the expanding 1×1 conv:
@@ -27,22 +27,7 @@ import torch
 from torch import nn
 
 from mnlib.blocks.conv import ActivationFactory, ConvBNAct, make_divisible
-
-
-class LayerScale(nn.Module):
-    """Multiply every channel by its own learnable factor γ_c (Touvron et al., 2021, "CaiT").
-
-    ``γ`` starts tiny (``1e-5`` in the MobileNetV4 hybrids), so at initialisation a residual block
-    is almost the identity and a deep stack trains stably; training grows ``γ`` where useful.
-    Shapes: ``[N, C, H, W] → [N, C, H, W]``. State-dict key: ``gamma`` (shape ``[C]``).
-    """
-
-    def __init__(self, channels: int, init_value: float = 1e-5) -> None:
-        super().__init__()
-        self.gamma = nn.Parameter(torch.full((channels,), init_value))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gamma[:, None, None]  # broadcast γ over the H and W axes
+from mnlib.blocks.layer_scale import LayerScale
 
 
 class UniversalInvertedBottleneck(nn.Module):

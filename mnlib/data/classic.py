@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from mnlib.data.batch_ops import AUGMENTATIONS
-from mnlib.data.sources import IMAGE_SHAPES, MEAN, STD, check_name, load_tensors
+from mnlib.data.sources import IMAGE_SHAPES, MEAN, STD, check_name
+from mnlib.data.splits import Loaders, check_bool, check_int, split_data
 
 
 class ArrayImageDataset(Dataset):
@@ -67,20 +68,35 @@ def classic_loaders(
     batch_size: int = 128,
     *,
     augment: bool = False,
+    subset: int | None = None,
+    val_size: int = 5000,
+    test_subset: int | None = None,
     num_workers: int = 0,
     root: str | os.PathLike | None = None,
-) -> tuple[DataLoader, DataLoader]:
-    """``(train_loader, test_loader)``: ``torch.utils.data.DataLoader`` with per-sample transforms.
+    seed: int = 0,
+    split_seed: int = 0,
+) -> Loaders:
+    """``Loaders(train, val, test)``: ``torch.utils.data.DataLoader`` s with per-sample transforms.
 
-    Batches are ``(images float32 [B, C, H, W], labels int64 [B])`` on the CPU; move them to
-    the device in the training loop. Only the train loader shuffles and augments.
+    The same images as :func:`mnlib.data.loaders` with the same ``subset``, ``val_size``,
+    ``test_subset``, ``seed`` and ``split_seed`` (see :mod:`mnlib.data.splits`). Batches are
+    ``(images float32 [B, C, H, W], labels int64 [B])`` on the CPU; move them to the device in
+    the training loop. Only ``train`` shuffles (in an order seeded by ``seed``) and augments
+    (with torch's global random state, like any torchvision transform).
     """
     check_name(name)
-    train_set = ArrayImageDataset(
-        *load_tensors(name, "train", root=root), classic_transforms(name, augment=augment)
-    )
-    test_set = ArrayImageDataset(
-        *load_tensors(name, "test", root=root), classic_transforms(name, augment=False)
+    check_int(batch_size, "batch_size", minimum=1)  # before any data is loaded
+    check_int(num_workers, "num_workers", minimum=0)
+    check_int(seed, "seed", minimum=0)
+    check_bool(augment, "augment")
+    data = split_data(
+        name,
+        subset=subset,
+        val_size=val_size,
+        test_subset=test_subset,
+        root=root,
+        seed=seed,
+        split_seed=split_seed,
     )
     options = {
         "batch_size": batch_size,
@@ -88,4 +104,12 @@ def classic_loaders(
         "persistent_workers": num_workers > 0,  # keep the workers alive between epochs
         "pin_memory": torch.cuda.is_available(),  # page-locked batches copy faster to the GPU
     }
-    return DataLoader(train_set, shuffle=True, **options), DataLoader(test_set, **options)
+    plain = classic_transforms(name, augment=False)
+    train_set = ArrayImageDataset(*data["train"], classic_transforms(name, augment=augment))
+    return Loaders(
+        train=DataLoader(
+            train_set, shuffle=True, generator=torch.Generator().manual_seed(seed), **options
+        ),
+        val=DataLoader(ArrayImageDataset(*data["val"], plain), **options),
+        test=DataLoader(ArrayImageDataset(*data["test"], plain), **options),
+    )

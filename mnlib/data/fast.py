@@ -22,7 +22,8 @@ import torch
 
 from mnlib.config import get_device
 from mnlib.data.batch_ops import AUGMENTATIONS, ShiftFlip, normalize
-from mnlib.data.sources import CLASS_NAMES, check_name, load_tensors
+from mnlib.data.sources import check_name
+from mnlib.data.splits import Loaders, check_bool, check_int, split_data
 
 
 class TensorLoader:
@@ -49,18 +50,15 @@ class TensorLoader:
             raise TypeError(f"images must be uint8 [N, C, H, W]; got {images.dtype} {images.shape}")
         if len(labels) != len(images):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1; got {batch_size}")
-        if seed < 0:
-            raise ValueError(f"seed must be a non-negative integer; got {seed}")
-        self.device = torch.device(device) if device is not None else get_device()
-        self.images = images.to(self.device)
-        self.labels = labels.to(self.device)
         self.name = check_name(name)
-        self.batch_size = batch_size
-        self.shuffle = shuffle
+        self.batch_size = check_int(batch_size, "batch_size", minimum=1)
+        self.seed = check_int(seed, "seed", minimum=0)
+        self.shuffle = check_bool(shuffle, "shuffle")
         self.augmentation = augmentation
-        self.seed = seed
+        self.images = images.to(device if device is not None else get_device())
+        self.labels = labels.to(self.images.device)
+        # The tensors' own device: "cuda" becomes "cuda:0", so it compares equal to theirs.
+        self.device = self.images.device
         self.epoch = 0  # the epoch the next pass over the data uses
 
     @property
@@ -74,9 +72,7 @@ class TensorLoader:
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next pass yield epoch ``epoch``'s batches (like ``DistributedSampler``)."""
-        if epoch < 0:
-            raise ValueError(f"epoch must be non-negative; got {epoch}")
-        self.epoch = epoch
+        self.epoch = check_int(epoch, "epoch", minimum=0)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         # Not a generator function: the epoch is taken (and the counter advanced) at iter(),
@@ -97,8 +93,8 @@ class TensorLoader:
     def _epoch_plan(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The epoch's image order and augmentation parameters, drawn on the CPU in one go.
 
-        Drawing on the CPU makes the batches the same on every device; moving the three
-        tensors to the device once per epoch costs next to nothing.
+        Drawing on the CPU makes the batches the same on every device; the three tensors
+        then move to the device once per epoch, not once per batch.
         """
         n = self.dataset_size
         # SeedSequence mixes (seed, epoch) into one well-spread seed for a local generator.
@@ -118,77 +114,58 @@ class TensorLoader:
         )
 
 
-def balanced_subset(labels: torch.Tensor, size: int, num_classes: int, seed: int) -> torch.Tensor:
-    """Sorted indices of ``size // num_classes`` randomly chosen examples of every class.
-
-    The choice depends only on ``labels`` and ``seed``. Raises ValueError when ``size`` is
-    below ``num_classes`` or asks for more examples of a class than there are.
-    """
-    if size < num_classes:
-        raise ValueError(
-            f"subset={size} is too small: it needs at least one image per class, "
-            f"so subset >= {num_classes}"
-        )
-    labels = labels.cpu()
-    per_class = size // num_classes
-    counts = torch.bincount(labels, minlength=num_classes)
-    if per_class > int(counts.min()):
-        raise ValueError(
-            f"subset={size} asks for {per_class} images per class, but the smallest class has "
-            f"{int(counts.min())}: use subset <= {int(counts.min()) * num_classes}"
-        )
-    generator = torch.Generator().manual_seed(seed)
-    chosen = []
-    for label in range(num_classes):
-        members = (labels == label).nonzero().squeeze(1)
-        chosen.append(members[torch.randperm(len(members), generator=generator)[:per_class]])
-    return torch.cat(chosen).sort().values
-
-
 def loaders(
     name: str,
     batch_size: int = 128,
     *,
     augment: bool = False,
     subset: int | None = None,
+    val_size: int = 5000,
+    test_subset: int | None = None,
     root: str | os.PathLike | None = None,
     device: torch.device | str | None = None,
     seed: int = 0,
-    test_subset: int | None = None,
-) -> tuple[TensorLoader, TensorLoader]:
-    """Fast ``(train_loader, test_loader)`` for ``"mnist"`` or ``"cifar10"``.
+    split_seed: int = 0,
+) -> Loaders:
+    """Fast ``Loaders(train, val, test)``, three :class:`TensorLoader` s, for mnist or cifar10.
 
-    The train loader reshuffles every epoch (seeded by ``seed`` and the epoch, see
-    :class:`TensorLoader`) and, with ``augment``, applies ``AUGMENTATIONS[name]`` (CIFAR-10:
-    4-pixel shift + flip; MNIST: 2-pixel shift). The test loader keeps the data set's order
-    and never augments. ``subset``/``test_subset`` keep a seeded, class-balanced subset of
-    the split (``N // 10`` images per class). ``device`` defaults to :func:`mnlib.get_device`.
+    * ``train``: the training images not in the validation split (MNIST 55,000, CIFAR-10 45,000
+      with the default ``val_size``), or a class-balanced ``subset`` of them chosen by ``seed``.
+      Reshuffled every epoch (seeded by ``seed`` and the epoch); with ``augment``,
+      ``AUGMENTATIONS[name]`` (CIFAR-10: 4-pixel shift + flip; MNIST: 2-pixel shift).
+    * ``val``: ``val_size`` training images, ``val_size / 10`` of each class, chosen by
+      ``split_seed`` alone (:func:`mnlib.data.validation_split`): the same for every ``seed``.
+    * ``test``: the test split (10,000 images), or a class-balanced ``test_subset`` of it
+      chosen by ``split_seed``.
 
-    >>> train_loader, test_loader = loaders("mnist", batch_size=256, subset=6000)
-    >>> images, labels = next(iter(train_loader))  # [256, 1, 28, 28] float32, [256] int64
+    ``val`` and ``test`` keep the data set's order and never augment. Every batch is
+    ``(images float32 [B, C, H, W], labels int64 [B])`` on ``device`` (default
+    :func:`mnlib.get_device`). The same arguments give the same images as
+    :func:`mnlib.data.classic_loaders`.
+
+    >>> train, val, test = loaders("mnist", batch_size=256, subset=6000)
+    >>> images, labels = next(iter(train))  # [256, 1, 28, 28] float32, [256] int64
+    >>> train.dataset_size, val.dataset_size, test.dataset_size
+    (6000, 5000, 10000)
     """
     check_name(name)
+    check_int(batch_size, "batch_size", minimum=1)  # before any data is loaded
+    check_int(seed, "seed", minimum=0)
+    check_bool(augment, "augment")
+    data = split_data(
+        name,
+        subset=subset,
+        val_size=val_size,
+        test_subset=test_subset,
+        root=root,
+        seed=seed,
+        split_seed=split_seed,
+    )
     device = torch.device(device) if device is not None else get_device()
     shared = {"name": name, "batch_size": batch_size, "seed": seed, "device": device}
-    train_images, train_labels = _split_subset(name, "train", subset, root, seed)
-    train_loader = TensorLoader(
-        train_images,
-        train_labels,
-        shuffle=True,
-        augmentation=AUGMENTATIONS[name] if augment else None,
-        **shared,
+    augmentation = AUGMENTATIONS[name] if augment else None
+    return Loaders(
+        train=TensorLoader(*data["train"], shuffle=True, augmentation=augmentation, **shared),
+        val=TensorLoader(*data["val"], shuffle=False, **shared),
+        test=TensorLoader(*data["test"], shuffle=False, **shared),
     )
-    test_images, test_labels = _split_subset(name, "test", test_subset, root, seed)
-    test_loader = TensorLoader(test_images, test_labels, shuffle=False, **shared)
-    return train_loader, test_loader
-
-
-def _split_subset(
-    name: str, split: str, size: int | None, root: str | os.PathLike | None, seed: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One split's uint8 images and labels, cut to a class-balanced subset when ``size`` is set."""
-    images, labels = load_tensors(name, split, root=root)
-    if size is None:
-        return images, labels
-    keep = balanced_subset(labels, size, len(CLASS_NAMES[name]), seed)
-    return images[keep], labels[keep]

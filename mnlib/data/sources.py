@@ -9,14 +9,18 @@ variable ``MNLIB_DATA``, else ``~/.cache/mnlib/data`` (honouring ``XDG_CACHE_HOM
   whose class folders sort alphabetically into the standard label order; when it is missing,
   ``torchvision.datasets.CIFAR10(ROOT, download=True)`` (the pickled batches).
 
-The decoded arrays are cached once per data set and split (see :mod:`mnlib.data.cache`).
+The decoded arrays are cached once per data set and split (see :mod:`mnlib.data.cache`); the
+cache is rebuilt when a source file changes. A truncated or corrupt source file is a ValueError
+that names it.
 MNIST: LeCun, Cortes and Burges. CIFAR-10: Krizhevsky, "Learning Multiple Layers of Features
 from Tiny Images" (2009).
 """
 
 from __future__ import annotations
 
+import math
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +28,14 @@ import torch
 import torchvision
 from PIL import Image
 
-from mnlib.data.cache import Arrays, cache_dir, load_checked, user_cache_dir
-from mnlib.files import save_atomic
+from mnlib.data.cache import (
+    Arrays,
+    cache_dir,
+    load_checked,
+    save_cache,
+    source_fingerprint,
+    user_cache_dir,
+)
 
 DATASETS = ("mnist", "cifar10")
 SPLITS = ("train", "test")
@@ -71,7 +81,8 @@ def load_tensors(
 
     Returns ``images`` as uint8 ``[N, C, H, W]`` (MNIST ``[60000, 1, 28, 28]`` for train,
     CIFAR-10 ``[50000, 3, 32, 32]``) and ``labels`` as int64 ``[N]`` in ``0..9``, on the CPU.
-    Raises FileNotFoundError when the data is neither in the root nor downloadable.
+    Raises FileNotFoundError when the data is neither in the root nor downloadable, and
+    ValueError naming the file when a source file is truncated or corrupt.
     """
     check_name(name)
     if split not in SPLITS:
@@ -82,7 +93,7 @@ def load_tensors(
     def is_valid(arrays: Arrays) -> bool:
         return _has_expected_shape(arrays, name, split)
 
-    arrays = load_checked(cache_file, is_valid)
+    arrays = load_checked(cache_file, _fingerprint(name, split, root_path), is_valid)
     if arrays is None:
         images, labels = _read_source(name, split, root_path)
         arrays = {"images": images, "labels": labels}
@@ -92,7 +103,8 @@ def load_tensors(
                 f"{images.dtype} and {labels.numel()} labels; expected "
                 f"{(SPLIT_SIZES[name][split], *IMAGE_SHAPES[name])} uint8"
             )
-        save_atomic(arrays, cache_file)
+        # Fingerprinted after reading: a download may just have created the source files.
+        save_cache(cache_file, arrays, _fingerprint(name, split, root_path))
     return arrays["images"], arrays["labels"]
 
 
@@ -112,6 +124,29 @@ def _has_expected_shape(arrays: Arrays, name: str, split: str) -> bool:
     )
 
 
+def _fingerprint(name: str, split: str, root: Path) -> str:
+    """The :func:`source_fingerprint` of the files one split is read from."""
+    return source_fingerprint(_source_files(name, split, root))
+
+
+def _source_files(name: str, split: str, root: Path) -> list[str]:
+    """The paths of the files :func:`_read_source` reads for one split, in a fixed order."""
+    if name == "mnist":
+        return [str(path) for path in _mnist_files(root, split == "train")]
+    jpeg_folder = root / "cifar10" / split
+    if jpeg_folder.is_dir():
+        # os.scandir and plain strings, not Path.glob: 50,000 Path objects take a second.
+        class_folders = sorted(entry.path for entry in os.scandir(jpeg_folder) if entry.is_dir())
+        return [
+            entry.path
+            for folder in class_folders
+            for entry in sorted(os.scandir(folder), key=lambda entry: entry.name)
+            if entry.name.endswith(".jpg")
+        ]
+    batches = [f"data_batch_{number}" for number in range(1, 6)] if split == "train" else []
+    return [str(root / "cifar-10-batches-py" / file) for file in batches or ["test_batch"]]
+
+
 def _read_source(name: str, split: str, root: Path) -> tuple[torch.Tensor, torch.Tensor]:
     """Decode one split from the offline layout in ``root``, else with torchvision's download."""
     train = split == "train"
@@ -122,13 +157,55 @@ def _read_source(name: str, split: str, root: Path) -> tuple[torch.Tensor, torch
     return _read_cifar10_batches(root, train)
 
 
+def _mnist_files(root: Path, train: bool) -> tuple[Path, Path]:
+    """The raw IDX files of one MNIST split: ``(images, labels)`` in ``root/MNIST/raw``."""
+    prefix = "train" if train else "t10k"
+    raw = root / "MNIST" / "raw"
+    return raw / f"{prefix}-images-idx3-ubyte", raw / f"{prefix}-labels-idx1-ubyte"
+
+
 def _read_mnist(root: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """MNIST via torchvision, which reads ``root/MNIST/raw`` and downloads only when it is empty."""
-    try:
-        mnist = torchvision.datasets.MNIST(str(root), train=train, download=True)
-    except (OSError, RuntimeError) as error:  # no network, no write access, a failed checksum
-        raise _missing_data_error("mnist", root, [root / "MNIST" / "raw"], error) from error
-    return mnist.data.unsqueeze(1).contiguous(), mnist.targets.long()
+    """MNIST from the IDX files in ``root/MNIST/raw``, downloaded there by torchvision if missing.
+
+    Returns images uint8 ``[N, 1, 28, 28]`` and labels int64 ``[N]``.
+    """
+    images_file, labels_file = _mnist_files(root, train)
+    if not (images_file.exists() and labels_file.exists()):
+        try:  # torchvision downloads the four files into root/MNIST/raw
+            torchvision.datasets.MNIST(str(root), train=train, download=True)
+        except (OSError, RuntimeError) as error:  # no network, no write access, bad checksum
+            raise _missing_data_error("mnist", root, [root / "MNIST" / "raw"], error) from error
+    images = read_idx(images_file, dims=3)  # [N, 28, 28]
+    labels = read_idx(labels_file, dims=1)  # [N]
+    return images.unsqueeze(1).contiguous(), labels.long()
+
+
+def read_idx(path: Path, dims: int) -> torch.Tensor:
+    """The uint8 array ``[d1, ..., d_dims]`` stored in an IDX file (the format of MNIST's files).
+
+    An IDX file is a 4-byte magic number (0, 0, 0x08 for unsigned bytes, the number of
+    dimensions), one big-endian int32 per dimension, then the values. Raises ValueError naming
+    the file when it is truncated, too long or not an IDX file of ``dims`` dimensions.
+    """
+    data = path.read_bytes()
+    header_size = 4 + 4 * dims
+    if len(data) < header_size or data[:4] != bytes([0, 0, 0x08, dims]):
+        raise ValueError(
+            f"{path} is corrupt or not an MNIST IDX file: it should start with a {header_size}-"
+            f"byte header for {dims}-dimensional uint8 data. Delete it so that it is downloaded "
+            "again, or copy it again from the course's offline data folder."
+        )
+    shape = struct.unpack(f">{dims}I", data[4:header_size])
+    expected_size = header_size + math.prod(shape)
+    if len(data) != expected_size:
+        problem = "truncated" if len(data) < expected_size else "longer than its header says"
+        raise ValueError(
+            f"{path} is {problem}: its header announces {' x '.join(map(str, shape))} values "
+            f"({expected_size:,} bytes in all) but the file has {len(data):,} bytes. Delete it "
+            "so that it is downloaded again, or copy it again from the course's offline data "
+            "folder."
+        )
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8, offset=header_size).view(shape)
 
 
 def _read_cifar10_batches(root: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -144,7 +221,10 @@ def _read_cifar10_batches(root: Path, train: bool) -> tuple[torch.Tensor, torch.
 
 
 def _read_cifar10_jpeg_tree(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decode ``folder/<class>/*.jpg`` (the layout ``torchvision.datasets.ImageFolder`` reads)."""
+    """Decode ``folder/<class>/*.jpg`` (the layout ``torchvision.datasets.ImageFolder`` reads).
+
+    Returns images uint8 ``[N, 3, 32, 32]`` and labels int64 ``[N]``.
+    """
     classes = sorted(entry.name for entry in folder.iterdir() if entry.is_dir())
     if tuple(classes) != CLASS_NAMES["cifar10"]:
         raise RuntimeError(
@@ -154,11 +234,29 @@ def _read_cifar10_jpeg_tree(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
     images, labels = [], []
     for label, class_name in enumerate(classes):
         for file in sorted((folder / class_name).glob("*.jpg")):
-            with Image.open(file) as image:  # PIL, the decoder ImageFolder uses
-                images.append(np.asarray(image.convert("RGB")))
+            images.append(_decode_cifar10_jpeg(file))
             labels.append(label)
     pixels = torch.from_numpy(np.stack(images))  # [N, H, W, C]
     return pixels.permute(0, 3, 1, 2).contiguous(), torch.tensor(labels, dtype=torch.int64)
+
+
+def _decode_cifar10_jpeg(file: Path) -> np.ndarray:
+    """One CIFAR-10 JPEG as uint8 ``[32, 32, 3]``; ValueError naming the file if it is not one."""
+    try:
+        with Image.open(file) as image:  # PIL, the decoder ImageFolder uses
+            pixels = np.asarray(image.convert("RGB"))
+    except (OSError, SyntaxError) as error:  # truncated data, not an image at all
+        raise ValueError(
+            f"cannot decode {file}: {error}. The file is truncated or corrupt; copy it again "
+            "from the course's offline data folder."
+        ) from error
+    if pixels.shape != (32, 32, 3):
+        height, width = pixels.shape[:2]
+        raise ValueError(
+            f"{file} is {width}x{height} pixels; CIFAR-10 images are 32x32. Copy it again "
+            "from the course's offline data folder."
+        )
+    return pixels
 
 
 def _missing_data_error(

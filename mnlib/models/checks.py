@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import torch
+import torch.fx
 
 
-def check_image_batch(x: torch.Tensor, *, channels: int, min_size: int, model: str) -> None:
+def check_image_batch(
+    x: torch.Tensor, *, channels: int, min_size: int, model: str, exact: bool = False
+) -> None:
     """Raise ``ValueError`` unless ``x`` is ``[N, channels, H, W]`` with ``H, W >= min_size``.
 
-    ``min_size`` is the smallest input the network can reduce to a 1×1 map (its total stride).
+    ``min_size`` is the smallest input the network can reduce to a 1×1 map (its total stride);
+    ``exact=True`` demands ``H == W == min_size`` (the MLP, whose first layer fixes the size).
+
+    While ``torch.fx`` traces a model, ``x`` is a placeholder without a shape, so the check is
+    skipped: tracing records the network, not the learner's input. ``torch.export`` runs the
+    check on its example input, which is what it exports for.
     """
+    if is_symbolic_tracing():
+        return
     if x.ndim != 4:
         raise ValueError(
             f"{model} expects a batch of images [N, {channels}, H, W]; got shape {tuple(x.shape)}"
@@ -20,10 +30,20 @@ def check_image_batch(x: torch.Tensor, *, channels: int, min_size: int, model: s
             f"(input shape {tuple(x.shape)})"
         )
     height, width = x.shape[-2:]
+    if exact and (height, width) != (min_size, min_size):
+        raise ValueError(f"{model} expects {min_size}×{min_size} images; got {height}×{width}")
     if height < min_size or width < min_size:
         raise ValueError(
             f"{model} needs images of at least {min_size}×{min_size}; got {height}×{width}"
         )
+
+
+def is_symbolic_tracing() -> bool:
+    """Whether ``torch.fx.symbolic_trace`` is tracing the model right now."""
+    fx_trace = torch.fx._symbolic_trace
+    # torch >= 2.7 tells fx tracing apart from torch.export; older versions report both.
+    is_tracing = getattr(fx_trace, "is_fx_symbolic_tracing", fx_trace.is_fx_tracing)
+    return is_tracing()
 
 
 def check_width_mult(width_mult: float) -> float:
@@ -38,13 +58,3 @@ def check_dropout(dropout: float) -> float:
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
     return dropout
-
-
-def check_pretrained_layout(name: str, *, num_classes: int, cifar: bool, width_mult: float) -> None:
-    """ImageNet weights exist only for the reference layout: 1000 classes, no CIFAR, width 1."""
-    if num_classes != 1000 or cifar or width_mult != 1.0:
-        raise ValueError(
-            f"pretrained {name} weights exist only for num_classes=1000, cifar=False and "
-            f"width_mult=1.0; got num_classes={num_classes}, cifar={cifar}, "
-            f"width_mult={width_mult}. Load them first, then replace the classifier."
-        )

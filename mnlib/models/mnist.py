@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
@@ -34,12 +32,7 @@ class MLP(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_image_batch(x, channels=1, min_size=self.image_size, model="MLP")
-        if x.shape[-2:] != (self.image_size, self.image_size):
-            raise ValueError(
-                f"MLP expects {self.image_size}×{self.image_size} images; got "
-                f"{x.shape[-2]}×{x.shape[-1]}"
-            )
+        check_image_batch(x, channels=1, min_size=self.image_size, model="MLP", exact=True)
         return self.layers(x)
 
 
@@ -57,8 +50,8 @@ def conv_stage(in_channels: int, out_channels: int, kernel_size: int) -> nn.Sequ
     Pooling comes *before* BatchNorm and ReLU. ReLU commutes with max-pooling exactly, and
     BatchNorm nearly does (a per-channel affine map, increasing when its scale is positive), so
     the network computes almost the same function, while BatchNorm and ReLU touch 4× fewer
-    values. On a CPU, where these elementwise passes over memory are a large share of a small
-    network's time, that makes training noticeably faster than conv → BN → ReLU → pool.
+    values. That is the reason for the order: on a CPU these elementwise passes over memory are
+    a large share of a small network's work.
     """
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
@@ -74,8 +67,8 @@ class CNN(nn.Module):
     Shapes: ``[N, 1, 28, 28] → [N, 16, 14, 14] → [N, 32, 7, 7] → [N, 64, 3, 3] → [N, 576]
     → [N, num_classes]``. 29,178 parameters and about 1.9 M multiply-adds per image.
 
-    The weights are stored channels-last (NHWC): oneDNN's CPU convolutions run faster in
-    that layout, and for a 1-channel input NCHW and NHWC are the same bytes, so nothing else
+    The weights are stored channels-last (NHWC), the layout oneDNN's CPU convolutions are
+    written for; for a 1-channel input NCHW and NHWC are the same bytes, so nothing else
     changes.
     """
 
@@ -95,25 +88,6 @@ class CNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_image_batch(x, channels=1, min_size=28, model="CNN")
         return self.classifier(self.features(x))
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How a chapter trains its model: the arguments of ``mnlib.data.loaders`` and ``fit``."""
-
-    batch_size: int
-    epochs: int
-    lr: float
-    weight_decay: float
-    scheduler: str = "onecycle"
-
-
-# Chapter 2's recipe for the MLP: AdamW with weight decay and a one-cycle schedule.
-MLP_RECIPE = Recipe(batch_size=128, epochs=8, lr=2e-3, weight_decay=0.01)
-
-# Chapter 3's recipe, tuned on a 2-core CPU to pass 99 % test accuracy in well under a minute
-# (benchmarks/mnist_time_to_99.py measures it): a large batch and a short one-cycle schedule.
-CNN_RECIPE = Recipe(batch_size=256, epochs=2, lr=0.01, weight_decay=1e-4)
 
 
 @register_model

@@ -16,43 +16,29 @@ stride 16, a 2×2 last map at 32×32.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from mnlib.blocks.conv import ConvBNAct, make_divisible
 from mnlib.blocks.separable import DepthwiseSeparableConv
-from mnlib.models.checks import (
-    check_dropout,
-    check_image_batch,
-    check_pretrained_layout,
-    check_width_mult,
-)
+from mnlib.models.checks import check_dropout, check_image_batch, check_width_mult
 from mnlib.models.init import init_tensorflow_style
 from mnlib.models.registry import register_model
-from mnlib.models.weights import expand_module_map, load_pretrained
-
-
-class Stage(NamedTuple):
-    """Consecutive depthwise-separable layers with the same output width."""
-
-    out_channels: int  # c: channels after the pointwise conv
-    repeats: int  # n: how many layers
-    stride: int  # s: stride of the first layer's depthwise conv (the others have stride 1)
-
+from mnlib.models.stages import Stage, repeat_block
+from mnlib.models.weights import Reference, build_model
 
 STEM_CHANNELS = 32  # paper Table 1, first row: "Conv / s2, 3×3×3×32"
 
 # Paper Table 1, grouped into runs of equal width as timm does. Every depthwise kernel is 3×3.
 # fmt: off
 MOBILENET_V1_STAGES = (
-    #        c  n  s      output at 224
-    Stage(  64, 1, 1),  # 112×112
-    Stage( 128, 2, 2),  # 56×56
-    Stage( 256, 2, 2),  # 28×28
-    Stage( 512, 6, 2),  # 14×14  (the stride-2 layer, then the paper's "5×" rows)
-    Stage(1024, 2, 2),  # 7×7    (the second layer has stride 1, see the module docstring)
+    #     channels  repeats  stride      output at 224
+    Stage(      64,       1,      1),  # 112×112
+    Stage(     128,       2,      2),  # 56×56
+    Stage(     256,       2,      2),  # 28×28
+    Stage(     512,       6,      2),  # 14×14  (the stride-2 layer, then the paper's "5×" rows)
+    Stage(    1024,       2,      2),  # 7×7    (the second layer has stride 1, see above)
 )
 # fmt: on
 
@@ -83,16 +69,12 @@ class MobileNetV1(nn.Module):
         in_channels = make_divisible(STEM_CHANNELS * width_mult)
         self.stem = ConvBNAct(3, in_channels, 3, stem_stride, activation=nn.ReLU6)
 
-        stage_modules = []
+        stages = []
         for stage in MOBILENET_V1_STAGES:
-            out_channels = make_divisible(stage.out_channels * width_mult)
-            layers = []
-            for index in range(stage.repeats):
-                stride = stage.stride if index == 0 else 1
-                layers.append(DepthwiseSeparableConv(in_channels, out_channels, stride))
-                in_channels = out_channels
-            stage_modules.append(nn.Sequential(*layers))
-        self.stages = nn.Sequential(*stage_modules)
+            out_channels = make_divisible(stage.channels * width_mult)
+            stages.append(repeat_block(DepthwiseSeparableConv, in_channels, out_channels, stage))
+            in_channels = out_channels
+        self.stages = nn.Sequential(*stages)
 
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
@@ -109,23 +91,6 @@ class MobileNetV1(nn.Module):
         x = torch.flatten(self.pool(x), 1)
         return self.classifier(self.dropout(x))
 
-    def reference_key_map(self) -> dict[str, str]:
-        """Own state-dict key → timm ``mobilenetv1_100`` key.
-
-        timm names the stem ``conv_stem``/``bn1`` and groups the 13 layers into
-        ``blocks.{stage}.{layer}`` (``conv_dw``, ``bn1``, ``conv_pw``, ``bn2``), as ``stages`` does.
-        """
-        modules = {"stem.conv": "conv_stem", "stem.bn": "bn1"}  # own module → timm module
-        for s, stage in enumerate(self.stages):
-            for b in range(len(stage)):
-                ours, theirs = f"stages.{s}.{b}", f"blocks.{s}.{b}"
-                modules[f"{ours}.depthwise.conv"] = f"{theirs}.conv_dw"
-                modules[f"{ours}.depthwise.bn"] = f"{theirs}.bn1"
-                modules[f"{ours}.pointwise.conv"] = f"{theirs}.conv_pw"
-                modules[f"{ours}.pointwise.bn"] = f"{theirs}.bn2"
-        modules["classifier"] = "classifier"
-        return expand_module_map(self, modules)
-
 
 @register_model
 def mobilenet_v1(
@@ -133,7 +98,7 @@ def mobilenet_v1(
     *,
     cifar: bool = False,
     width_mult: float = 1.0,
-    dropout: float | None = None,
+    dropout: float = 0.0,
     pretrained: bool = False,
 ) -> MobileNetV1:
     """MobileNetV1 1.0 = timm ``mobilenetv1_100`` (see :class:`MobileNetV1`).
@@ -141,16 +106,12 @@ def mobilenet_v1(
     ``cifar=True``: stem stride 1 (3,217,226 parameters with 10 classes). ``dropout`` defaults to
     0, as in timm. ``pretrained=True`` loads timm's ImageNet weights (needs the internet).
     """
-    if pretrained:
-        check_pretrained_layout(
-            "mobilenet_v1", num_classes=num_classes, cifar=cifar, width_mult=width_mult
-        )
-    model = MobileNetV1(
-        num_classes,
+    return build_model(
+        MobileNetV1,
+        reference=Reference("timm", "mobilenetv1_100"),
+        pretrained=pretrained,
+        num_classes=num_classes,
         cifar=cifar,
         width_mult=width_mult,
-        dropout=0.0 if dropout is None else dropout,
+        dropout=dropout,
     )
-    if pretrained:
-        load_pretrained(model, "timm", "mobilenetv1_100")
-    return model

@@ -15,47 +15,35 @@ a 3×3 stride-1 stem and no max-pool, so the total stride is 8 instead of 32 and
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from functools import partial
 
 import torch
 from torch import nn
 
 from mnlib.blocks.conv import ConvBNAct, make_divisible
 from mnlib.blocks.residual import BasicBlock, Bottleneck, ShortcutKind
-from mnlib.models.checks import (
-    check_dropout,
-    check_image_batch,
-    check_pretrained_layout,
-    check_width_mult,
-)
+from mnlib.models.checks import check_dropout, check_image_batch, check_width_mult
 from mnlib.models.init import init_torchvision_style
 from mnlib.models.registry import register_model
-from mnlib.models.weights import expand_module_map, load_pretrained, numbered_conv_bn
+from mnlib.models.stages import Stage, repeat_block
+from mnlib.models.weights import Reference, build_model
 
-
-class Stage(NamedTuple):
-    """One row of the paper's architecture table: ``blocks`` residual blocks in a row."""
-
-    width: int  # channels of the 3×3 convs; a block outputs width × block.expansion channels
-    blocks: int  # how many blocks
-    stride: int  # stride of the first block (the others have stride 1)
-
-
-# Paper Table 1. The stem (7×7 conv, stride 2, then 3×3 max-pool, stride 2) has already divided
-# the 224×224 input by 4 when conv2_x starts.
+# Paper Table 1. ``channels`` is the width of the 3×3 convs; a block outputs
+# channels × block.expansion. The stem (7×7 conv, stride 2, then 3×3 max-pool, stride 2) has
+# already divided the 224×224 input by 4 when conv2_x starts.
 # fmt: off
 RESNET18_STAGES = (
-    #     width  blocks  stride      paper name  output at 224
-    Stage(   64,      2,      1),  # conv2_x     56×56
-    Stage(  128,      2,      2),  # conv3_x     28×28
-    Stage(  256,      2,      2),  # conv4_x     14×14
-    Stage(  512,      2,      2),  # conv5_x     7×7
+    #     channels  repeats  stride      paper name  output at 224
+    Stage(      64,       2,      1),  # conv2_x     56×56
+    Stage(     128,       2,      2),  # conv3_x     28×28
+    Stage(     256,       2,      2),  # conv4_x     14×14
+    Stage(     512,       2,      2),  # conv5_x     7×7
 )
-RESNET50_STAGES = (  # bottleneck blocks: 1×1 (width) → 3×3 (width) → 1×1 (4 × width)
-    Stage(   64,      3,      1),
-    Stage(  128,      4,      2),
-    Stage(  256,      6,      2),
-    Stage(  512,      3,      2),
+RESNET50_STAGES = (  # bottleneck blocks: 1×1 (channels) → 3×3 (channels) → 1×1 (4 × channels)
+    Stage(      64,       3,      1),
+    Stage(     128,       4,      2),
+    Stage(     256,       6,      2),
+    Stage(     512,       3,      2),
 )
 # fmt: on
 
@@ -74,8 +62,9 @@ class ResNet(nn.Module):
     Args:
         block: :class:`BasicBlock` or :class:`Bottleneck`.
         stages: the stage table, e.g. :data:`RESNET18_STAGES`.
-        small_stem: ``False``: 7×7 stride-2 conv + 3×3 stride-2 max-pool (ImageNet, total stride
-            ÷4). ``True``: 3×3 stride-1 conv, no pool (CIFAR, §10 of the architecture notes).
+        cifar: ``False``: 7×7 stride-2 conv + 3×3 stride-2 max-pool (ImageNet, total stride
+            ÷4). ``True``: 3×3 stride-1 conv, no pool, for 32×32 images (as the CIFAR ResNets
+            of the paper, §4.2, and kuangliu/pytorch-cifar).
         shortcut: ``"projection"`` (option B, torchvision) or ``"zero_pad"`` (option A, §4.2).
         width_mult: multiplies every stage width (and the stem, which is as wide as the first
             stage), rounded to a multiple of 8 with ``make_divisible``.
@@ -87,7 +76,7 @@ class ResNet(nn.Module):
         stages: tuple[Stage, ...],
         num_classes: int = 1000,
         *,
-        small_stem: bool = False,
+        cifar: bool = False,
         shortcut: ShortcutKind = "projection",
         width_mult: float = 1.0,
         dropout: float = 0.0,
@@ -95,8 +84,8 @@ class ResNet(nn.Module):
         super().__init__()
         check_width_mult(width_mult)
         check_dropout(dropout)
-        stem_channels = make_divisible(stages[0].width * width_mult)
-        if small_stem:
+        stem_channels = make_divisible(stages[0].channels * width_mult)
+        if cifar:
             self.stem = ConvBNAct(3, stem_channels, kernel_size=3, stride=1)
             self.max_pool = nn.Identity()
         else:
@@ -106,13 +95,10 @@ class ResNet(nn.Module):
         in_channels = stem_channels
         stage_modules = []
         for stage in stages:
-            out_channels = make_divisible(stage.width * width_mult) * block.expansion
-            blocks = []
-            for index in range(stage.blocks):
-                stride = stage.stride if index == 0 else 1
-                blocks.append(block(in_channels, out_channels, stride, shortcut=shortcut))
-                in_channels = out_channels
-            stage_modules.append(nn.Sequential(*blocks))
+            out_channels = make_divisible(stage.channels * width_mult) * block.expansion
+            make_block = partial(block, shortcut=shortcut)
+            stage_modules.append(repeat_block(make_block, in_channels, out_channels, stage))
+            in_channels = out_channels
         self.stages = nn.Sequential(*stage_modules)
 
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -120,7 +106,7 @@ class ResNet(nn.Module):
         self.classifier = nn.Linear(in_channels, num_classes)
 
         # The smallest input that still reaches the classifier as a 1×1 map.
-        self.min_size = (1 if small_stem else 4) * math.prod(stage.stride for stage in stages)
+        self.min_size = (1 if cifar else 4) * math.prod(stage.stride for stage in stages)
         init_torchvision_style(self, linear_std=None)  # torchvision keeps nn.Linear's default
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -129,75 +115,6 @@ class ResNet(nn.Module):
         x = torch.flatten(self.pool(x), 1)
         return self.classifier(self.dropout(x))
 
-    def reference_key_map(self) -> dict[str, str]:
-        """Own state-dict key → torchvision ResNet key (``conv1``, ``bn1``, ``layer1.0.conv1``…)."""
-        modules = {"stem.conv": "conv1", "stem.bn": "bn1"}  # own module → torchvision module
-        for s, stage in enumerate(self.stages):
-            for b, block in enumerate(stage):
-                ours, theirs = f"stages.{s}.{b}", f"layer{s + 1}.{b}"
-                convs = 3 if isinstance(block, Bottleneck) else 2
-                for i in range(1, convs + 1):
-                    modules[f"{ours}.conv{i}.conv"] = f"{theirs}.conv{i}"
-                    modules[f"{ours}.conv{i}.bn"] = f"{theirs}.bn{i}"
-                if isinstance(block.shortcut, ConvBNAct):  # option B = torchvision's downsample
-                    modules.update(numbered_conv_bn(f"{ours}.shortcut", f"{theirs}.downsample"))
-        modules["classifier"] = "fc"
-        return expand_module_map(self, modules)
-
-
-def _imagenet_resnet(
-    block: type[BasicBlock | Bottleneck],
-    stages: tuple[Stage, ...],
-    reference: str,
-    num_classes: int,
-    cifar: bool,
-    width_mult: float,
-    dropout: float | None,
-    pretrained: bool,
-) -> ResNet:
-    """Build ResNet-18/50 (option-B shortcuts); ``reference`` is the torchvision name."""
-    if pretrained:
-        check_pretrained_layout(
-            reference, num_classes=num_classes, cifar=cifar, width_mult=width_mult
-        )
-    model = ResNet(
-        block,
-        stages,
-        num_classes,
-        small_stem=cifar,
-        shortcut="projection",
-        width_mult=width_mult,
-        dropout=0.0 if dropout is None else dropout,
-    )
-    if pretrained:
-        load_pretrained(model, "torchvision", reference)
-    return model
-
-
-def _cifar_resnet(
-    stages: tuple[Stage, ...],
-    name: str,
-    num_classes: int,
-    width_mult: float,
-    dropout: float | None,
-    pretrained: bool,
-) -> ResNet:
-    """Build a CIFAR ResNet of §4.2: basic blocks, 3×3 stride-1 stem, option-A shortcuts."""
-    if pretrained:
-        raise ValueError(
-            f"no pretrained weights exist for {name}: neither torchvision nor timm has the "
-            "paper's CIFAR ResNets; train it (or use pretrained=False)"
-        )
-    return ResNet(
-        BasicBlock,
-        stages,
-        num_classes,
-        small_stem=True,
-        shortcut="zero_pad",
-        width_mult=width_mult,
-        dropout=0.0 if dropout is None else dropout,
-    )
-
 
 @register_model
 def resnet18(
@@ -205,7 +122,7 @@ def resnet18(
     *,
     cifar: bool = False,
     width_mult: float = 1.0,
-    dropout: float | None = None,
+    dropout: float = 0.0,
     pretrained: bool = False,
 ) -> ResNet:
     """ResNet-18 = torchvision ``resnet18``: 11,689,512 parameters, 1.8 G MACs at 224×224.
@@ -213,7 +130,7 @@ def resnet18(
     ``cifar=True``: 3×3 stride-1 stem, no max-pool (11,173,962 parameters with 10 classes).
     ``dropout`` (default 0, as torchvision) acts before the classifier.
     """
-    return _imagenet_resnet(
+    return imagenet_resnet(
         BasicBlock, RESNET18_STAGES, "resnet18", num_classes, cifar, width_mult, dropout, pretrained
     )
 
@@ -224,7 +141,7 @@ def resnet50(
     *,
     cifar: bool = False,
     width_mult: float = 1.0,
-    dropout: float | None = None,
+    dropout: float = 0.0,
     pretrained: bool = False,
 ) -> ResNet:
     """ResNet-50 = torchvision ``resnet50``: 25,557,032 parameters, 4.1 G MACs at 224×224.
@@ -232,8 +149,57 @@ def resnet50(
     ``cifar=True``: 3×3 stride-1 stem, no max-pool (23,520,842 parameters with 10 classes).
     ``dropout`` (default 0, as torchvision) acts before the classifier.
     """
-    return _imagenet_resnet(
+    return imagenet_resnet(
         Bottleneck, RESNET50_STAGES, "resnet50", num_classes, cifar, width_mult, dropout, pretrained
+    )
+
+
+def imagenet_resnet(
+    block: type[BasicBlock | Bottleneck],
+    stages: tuple[Stage, ...],
+    reference: str,
+    num_classes: int,
+    cifar: bool,
+    width_mult: float,
+    dropout: float,
+    pretrained: bool,
+) -> ResNet:
+    """ResNet-18/50 with option-B shortcuts; ``reference`` is the torchvision name."""
+    return build_model(
+        ResNet,
+        block,
+        stages,
+        reference=Reference("torchvision", reference),
+        pretrained=pretrained,
+        num_classes=num_classes,
+        cifar=cifar,
+        width_mult=width_mult,
+        dropout=dropout,
+    )
+
+
+def cifar_resnet(
+    stages: tuple[Stage, ...],
+    name: str,
+    num_classes: int,
+    width_mult: float,
+    dropout: float,
+    pretrained: bool,
+) -> ResNet:
+    """A CIFAR ResNet of §4.2: basic blocks, 3×3 stride-1 stem, option-A shortcuts."""
+    if pretrained:
+        raise ValueError(
+            f"no pretrained weights exist for {name}: neither torchvision nor timm has the "
+            "paper's CIFAR ResNets; train it (or use pretrained=False)"
+        )
+    return ResNet(
+        BasicBlock,
+        stages,
+        num_classes,
+        cifar=True,
+        shortcut="zero_pad",
+        width_mult=width_mult,
+        dropout=dropout,
     )
 
 
@@ -243,16 +209,18 @@ def resnet20(
     *,
     cifar: bool = False,
     width_mult: float = 1.0,
-    dropout: float | None = None,
+    dropout: float = 0.0,
     pretrained: bool = False,
 ) -> ResNet:
     """The CIFAR ResNet-20 of the paper (§4.2): 269,722 parameters with 10 classes (paper 0.27 M).
 
-    The network is designed for 32×32 inputs, so ``cifar`` changes nothing: ``cifar=False`` and
-    ``cifar=True`` build the same model (total stride 4, last map 8×8 at 32×32).
+    Basic blocks, a 3×3 stride-1 stem and option-A shortcuts. The network is designed for 32×32
+    inputs, so ``cifar`` changes nothing: ``cifar=False`` and ``cifar=True`` build the same model
+    (total stride 4, last map 8×8 at 32×32). No pretrained weights exist (neither torchvision
+    nor timm has the paper's CIFAR ResNets).
     """
     del cifar  # CIFAR-native: the same network either way
-    return _cifar_resnet(RESNET20_STAGES, "resnet20", num_classes, width_mult, dropout, pretrained)
+    return cifar_resnet(RESNET20_STAGES, "resnet20", num_classes, width_mult, dropout, pretrained)
 
 
 @register_model
@@ -261,7 +229,7 @@ def resnet56(
     *,
     cifar: bool = False,
     width_mult: float = 1.0,
-    dropout: float | None = None,
+    dropout: float = 0.0,
     pretrained: bool = False,
 ) -> ResNet:
     """The CIFAR ResNet-56 of the paper (§4.2): 853,018 parameters with 10 classes (paper 0.85 M).
@@ -269,4 +237,4 @@ def resnet56(
     CIFAR-native like :func:`resnet20`: ``cifar=False`` and ``cifar=True`` build the same model.
     """
     del cifar  # CIFAR-native: the same network either way
-    return _cifar_resnet(RESNET56_STAGES, "resnet56", num_classes, width_mult, dropout, pretrained)
+    return cifar_resnet(RESNET56_STAGES, "resnet56", num_classes, width_mult, dropout, pretrained)

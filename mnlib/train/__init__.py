@@ -1,10 +1,12 @@
-"""Training: :func:`fit` a classifier, :func:`evaluate` it, :func:`predict` its logits.
+"""Training: :func:`train_one_epoch` is the loop, :func:`fit` runs it with everything a long run
+needs, :func:`evaluate` measures a model, :func:`predict` collects its logits.
 
 :func:`fit` returns a :class:`History` of per-epoch metrics and can checkpoint every epoch so
 that a run interrupted on Colab resumes exactly where it stopped (``checkpoint=``, ``resume=``).
+The chapters' training settings are in :mod:`mnlib.train.recipes`.
 """
 
 from mnlib.train.history import History
-from mnlib.train.loop import evaluate, fit, predict
+from mnlib.train.loop import EpochStats, evaluate, fit, predict, train_one_epoch
 
-__all__ = ["History", "evaluate", "fit", "predict"]
+__all__ = ["EpochStats", "History", "evaluate", "fit", "predict", "train_one_epoch"]

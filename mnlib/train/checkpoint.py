@@ -66,8 +66,14 @@ def training_state(
     scaler: torch.amp.GradScaler,
     history: History,
     total_steps: int,
+    hyperparameters: list[dict] | None = None,
 ) -> dict:
-    """Everything needed to continue training after ``epoch`` (1-based) as it would have gone on."""
+    """Everything needed to continue training after ``epoch`` (1-based) as it would have gone on.
+
+    ``hyperparameters`` are the optimizer's settings as the run asked for them
+    (:func:`optimizer_hyperparameters` before a scheduler changed the lr); a resumed run must
+    ask for the same.
+    """
     return {
         "epoch": epoch,
         "model": model.state_dict(),
@@ -79,6 +85,7 @@ def training_state(
         "scaler": scaler.state_dict(),
         "rng": rng_state(),
         "history": history.to_dict(),
+        "hyperparameters": hyperparameters,
     }
 
 
@@ -142,6 +149,55 @@ def restore_training(
     set_rng_state(state["rng"])
 
 
+def optimizer_hyperparameters(optimizer: torch.optim.Optimizer) -> list[dict]:
+    """Each parameter group's settings (lr, weight_decay, betas, ...) without its parameters.
+
+    Only plain values are kept (numbers, strings, booleans, None, tuples of numbers), so the
+    result fits in a checkpoint that loads with ``weights_only=True``.
+    """
+    return [
+        {
+            key: list(value) if isinstance(value, tuple) else value
+            for key, value in group.items()
+            if key != "params" and _is_plain(value)
+        }
+        for group in optimizer.param_groups
+    ]
+
+
+def check_hyperparameters(
+    state: dict, path: str | Path, optimizer: torch.optim.Optimizer, hyperparameters: list[dict]
+) -> None:
+    """RuntimeError if this run uses another optimizer, or other settings, than the saved run.
+
+    Resuming restores the optimizer's saved state, settings included, so a changed lr would
+    otherwise be ignored without a word. Checkpoints from before this check have no record.
+    """
+    _check_same(path, "optimizer", state["optimizer_class"], type(optimizer).__name__)
+    saved = state.get("hyperparameters")
+    if saved is None:
+        return
+    if len(saved) != len(hyperparameters):
+        raise RuntimeError(
+            f"the checkpoint {path} was written with {len(saved)} parameter groups, this run's "
+            f"optimizer has {len(hyperparameters)}"
+        )
+    differences = [
+        f"{key} {old[key]!r} in the checkpoint, {new[key]!r} now"
+        + (f" (parameter group {index})" if len(saved) > 1 else "")
+        for index, (old, new) in enumerate(zip(saved, hyperparameters, strict=True))
+        for key in sorted(old.keys() & new.keys())  # a scheduler adds keys such as max_lr
+        if old[key] != new[key]
+    ]
+    if differences:
+        raise RuntimeError(
+            f"the checkpoint {path} was written with other optimizer settings than this run "
+            f"asks for: {'; '.join(differences)}. Resuming would keep the saved ones; pass the "
+            "original settings to continue that run, or overwrite=True (without resume) to "
+            "start a new one"
+        )
+
+
 def rng_state() -> dict:
     """The states of Python's, NumPy's and PyTorch's (CPU and every GPU) generators.
 
@@ -200,6 +256,12 @@ def _check_optimizer_shapes(optimizer: torch.optim.Optimizer, saved: dict, path)
                         f"shape {tuple(parameters[index].shape)}, its saved {name!r} "
                         f"{tuple(buffer.shape)}"
                     )
+
+
+def _is_plain(value) -> bool:
+    if isinstance(value, tuple | list):
+        return all(isinstance(item, int | float) for item in value)
+    return value is None or isinstance(value, int | float | str)
 
 
 def _shape(value) -> tuple | None:

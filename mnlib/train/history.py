@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -52,16 +53,20 @@ class History:
         """The row of the best epoch for ``metric``.
 
         ``mode`` is ``"max"`` or ``"min"``; by default losses are minimised and everything else
-        maximised. Epochs where the metric is ``None`` (no validation) are skipped.
+        maximised. Epochs where the metric is ``None`` (no validation) or NaN are skipped.
         """
         if metric not in {f.name for f in fields(self)}:
             raise ValueError(f"unknown metric {metric!r}; choose one of {list(asdict(self))}")
         mode = mode or ("min" if "loss" in metric else "max")
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-        rows = [row for row in self.to_rows() if row[metric] is not None]
+        rows = [
+            row
+            for row in self.to_rows()
+            if row[metric] is not None and not math.isnan(row[metric])  # NaN compares False
+        ]
         if not rows:
-            raise ValueError(f"the history has no values for {metric!r}")
+            raise ValueError(f"the history has no (non-NaN) values for {metric!r}")
         choose = min if mode == "min" else max
         return choose(rows, key=lambda row: row[metric])
 

@@ -1,18 +1,24 @@
-"""The training loop: fit a classifier, evaluate it, collect its predictions.
+"""The training loop: train one epoch, evaluate, fit a classifier, collect its predictions.
 
-One loop serves every chapter, from the MNIST MLP to MobileNetV4 on a Colab GPU. Each epoch
-trains on every batch (the learning-rate scheduler steps after each batch), evaluates on the
-validation loader, appends a row to the :class:`History`, prints one summary line and, when
-asked, writes a checkpoint from which an interrupted run resumes exactly where it stopped.
+:func:`train_one_epoch` is the loop itself, the one chapter 2 writes by hand: forward, loss,
+backward, update, for every batch. :func:`evaluate` is its counterpart without gradients.
+:func:`fit` runs the two once per epoch and adds what a real run needs around them: mixed
+precision and ``channels_last`` on a GPU, progress bars, a check that the run has not diverged,
+a :class:`History` of per-epoch metrics, and checkpoints from which an interrupted run resumes
+exactly where it stopped.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from itertools import chain
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -20,7 +26,9 @@ from tqdm import TqdmWarning
 
 from mnlib.config import budget_name, get_device
 from mnlib.train.checkpoint import (
+    check_hyperparameters,
     load_checkpoint,
+    optimizer_hyperparameters,
     restore_model,
     restore_training,
     save_checkpoint,
@@ -35,10 +43,114 @@ with warnings.catch_warnings():
     from tqdm.auto import tqdm
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+LossFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 SchedulerFactory = Callable[[torch.optim.Optimizer, int], torch.optim.lr_scheduler.LRScheduler]
 SCHEDULERS = ("onecycle", "cosine")
 AMP_CHOICES = (None, True, False, "bf16", "fp16")
 DEFAULT_LR = 1e-3
+# On a GPU, fit reads the loss (which makes the CPU wait for the GPU) only every this many
+# batches; on the CPU reading is free and it checks every batch.
+GPU_CHECK_EVERY = 50
+
+
+class EpochStats(NamedTuple):
+    """What :func:`train_one_epoch` measured. ``loss`` and ``accuracy`` are 0-d tensors on the
+    training device (``float(stats.loss)`` reads one); ``images`` is the number of images."""
+
+    loss: torch.Tensor
+    accuracy: torch.Tensor
+    images: int
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: Batches,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: LossFunction,
+    *,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    device: str | torch.device | None = None,
+) -> EpochStats:
+    """Train ``model`` on every batch of ``loader`` once: the loop :func:`fit` runs each epoch.
+
+    A batch is images [B, C, H, W] and labels [B]; the model maps the images to logits
+    [B, classes], ``loss_fn`` maps logits and labels to the batch's mean loss (a 0-d tensor).
+    ``device`` (None: the model's) receives every batch. The returned loss and accuracy are
+    means over the epoch's images. They stay on the device: reading a GPU tensor makes the CPU
+    wait for the GPU, so the loop never does.
+    """
+    device = device if device is not None else next(model.parameters()).device
+    model.train()  # dropout on; BatchNorm normalizes with batch statistics and updates its own
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    images_seen = 0
+    for images, labels in loader:
+        images = images.to(device, non_blocking=True)  # no-ops when already there
+        labels = labels.to(device, non_blocking=True)
+        logits = model(images)  # [B, classes]
+        loss = loss_fn(logits, labels)  # 0-d: the mean over the batch
+        optimizer.zero_grad()  # backward() adds to .grad, so clear the previous batch's
+        loss.backward()  # d loss / d parameter, into each parameter's .grad
+        optimizer.step()  # move every parameter against its gradient
+        if scheduler is not None:
+            scheduler.step()  # the learning rate for the next batch
+        loss_sum += loss.detach() * len(labels)  # detach: keep the value, drop the graph
+        correct += (logits.argmax(dim=1) == labels).sum()
+        images_seen += len(labels)
+    if images_seen == 0:
+        raise ValueError("the loader yielded no batches")
+    return EpochStats(loss_sum / images_seen, correct / images_seen, images_seen)
+
+
+def evaluate(
+    model: nn.Module,
+    loader: Batches,
+    *,
+    loss_fn: LossFunction | None = None,
+    device: str | torch.device | None = None,
+) -> dict[str, float]:
+    """Mean loss (cross-entropy by default) and accuracy (a fraction) of ``model`` on ``loader``.
+
+    The counterpart of :func:`train_one_epoch`: eval mode, no gradients, no updates. Batches
+    are images [B, C, H, W] and labels [B]; every batch is weighted by its size. Each submodule
+    gets back the train/eval mode it had. ``device`` works as in :func:`fit`.
+    """
+    device = _resolve_device(model, device)
+    loss_fn = loss_fn if loss_fn is not None else nn.CrossEntropyLoss()
+    model.to(device)
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    images_seen = 0
+    with torch.no_grad(), _eval_mode(model):
+        for images, labels in loader:
+            images = images.to(device, non_blocking=True)
+            labels = labels.to(device, non_blocking=True)
+            logits = model(images)  # [B, classes]
+            loss_sum += loss_fn(logits, labels) * len(labels)
+            correct += (logits.argmax(dim=1) == labels).sum()
+            images_seen += len(labels)
+    if images_seen == 0:
+        raise ValueError("the loader yielded no images")
+    return {"loss": loss_sum.item() / images_seen, "accuracy": correct.item() / images_seen}
+
+
+def predict(
+    model: nn.Module, loader: Batches, *, device: str | torch.device | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's logits [N, classes] and the true labels [N] for every image, on the CPU.
+
+    For confusion matrices (``logits.argmax(1)``) and for finding the worst errors.
+    ``device`` works as in :func:`fit`; the model's train/eval modes are restored.
+    """
+    _batch_count(loader, "loader")
+    device = _resolve_device(model, device)
+    model.to(device)
+    all_logits, all_labels = [], []
+    with torch.no_grad(), _eval_mode(model):
+        for images, labels in loader:
+            all_logits.append(model(images.to(device, non_blocking=True)).float().cpu())
+            all_labels.append(labels.cpu())
+    return torch.cat(all_logits), torch.cat(all_labels)
 
 
 def fit(
@@ -56,15 +168,23 @@ def fit(
     amp: bool | str | None = None,
     checkpoint: str | Path | None = None,
     resume: bool = False,
+    overwrite: bool = False,
     progress: bool | None = None,
+    channels_last: bool | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs and return the per-epoch :class:`History`.
 
+    Each epoch is :func:`train_one_epoch` on ``train_loader``, then :func:`evaluate` on
+    ``val_loader``; the rest of this function is what a long run needs around that loop.
+
     Args:
         model: a classifier mapping images [B, C, H, W] to logits [B, classes].
-        train_loader, val_loader: iterables of (images, labels) batches with ``len()``. A loader
-            with ``set_epoch(epoch)`` is told the 0-based epoch before each epoch, so it can
+        train_loader: iterable of (images, labels) batches with ``len()``. A loader with
+            ``set_epoch(epoch)`` is told the 0-based epoch before each epoch, so it can
             reshuffle reproducibly.
+        val_loader: the *validation* loader (images held out from training, not the test
+            set), evaluated after every epoch; the ``val_*`` columns of the History. Keep the
+            test set for one final :func:`evaluate`.
         optimizer: a ready optimizer, or None for ``AdamW(lr=lr or 1e-3)``.
         scheduler: None, ``"onecycle"`` (peaking at the optimizer's lr), ``"cosine"``, or
             ``make(optimizer, total_steps)``; it steps after every batch.
@@ -74,23 +194,40 @@ def fit(
         amp: mixed precision, CUDA only. None: bf16 on GPUs with compute capability >= 8.0,
             fp16 with a GradScaler on older ones (Colab's T4), off on the CPU and MPS.
             True, False, "bf16" or "fp16" choose explicitly.
-        checkpoint: a file written (atomically) after every epoch.
+        checkpoint: a file written (atomically) after every epoch. An existing file is never
+            replaced silently: pass ``resume=True`` to continue it or ``overwrite=True``.
         resume: continue from ``checkpoint`` if it exists (otherwise start fresh). The result
-            is the same, bit for bit on the CPU, as a run that was never interrupted.
+            is the same, bit for bit on the CPU, as a run that was never interrupted. The
+            optimizer's settings (lr, weight decay, ...) must be the ones of the saved run: a
+            different value is a RuntimeError naming both, not silently ignored.
+        overwrite: start a new run even if ``checkpoint`` exists, replacing it after epoch 1.
         progress: batch progress bars and one summary line per epoch; None shows them unless
             the budget is "quick" (CI), False is silent.
+        channels_last: store conv weights and images channel-last (NHWC), the layout GPU
+            convolution kernels are fastest with. None: on for CUDA with a model that has
+            ``nn.Conv2d`` layers, off otherwise. The model gets its layout back at the end.
+
+    Raises:
+        FloatingPointError: as soon as a training loss, the weights, the BatchNorm statistics
+            or the validation loss stop being finite, naming the epoch; that epoch is never
+            checkpointed. On a GPU the training loss is read every 50 batches, not every batch
+            (reading waits for the GPU), so a few NaN updates may happen before it stops.
     """
-    _check_arguments(epochs, optimizer, lr, scheduler, loss_fn, label_smoothing, checkpoint, resume)
+    _check_arguments(
+        epochs, optimizer, lr, scheduler, loss_fn, label_smoothing, checkpoint, resume, overwrite
+    )
     steps_per_epoch = _batch_count(train_loader, "train_loader")
     if val_loader is not None:
         _batch_count(val_loader, "val_loader")
     device = _resolve_device(model, device)
     amp_dtype = _resolve_amp(amp, device)
+    channels_last = _resolve_channels_last(channels_last, model, device)
     show = progress if progress is not None else budget_name() != "quick"
 
     model.to(device)
     if optimizer is None:
         optimizer = torch.optim.AdamW(model.parameters(), lr=lr if lr is not None else DEFAULT_LR)
+    hyperparameters = optimizer_hyperparameters(optimizer)  # before a scheduler changes the lr
     total_steps = epochs * steps_per_epoch
     lr_scheduler = _make_scheduler(scheduler, optimizer, total_steps)
     # fp16 gradients can underflow to zero; the GradScaler multiplies the loss to keep them
@@ -104,6 +241,7 @@ def fit(
     if resume and Path(checkpoint).exists():
         state = load_checkpoint(checkpoint)
         restore_model(model, state, checkpoint)
+        check_hyperparameters(state, checkpoint, optimizer, hyperparameters)
         history, done = History.from_dict(state["history"], str(checkpoint)), state["epoch"]
         if done >= epochs:
             _say(show, f"{checkpoint} already holds {done} epochs; nothing to train")
@@ -120,175 +258,227 @@ def fit(
     elif resume:
         _say(show, f"no checkpoint at {checkpoint} yet; starting fresh")
 
-    for epoch in range(done + 1, epochs + 1):
-        start = time.perf_counter()
-        if hasattr(train_loader, "set_epoch"):
-            train_loader.set_epoch(epoch - 1)
-        train_loss, train_accuracy, images = _train_one_epoch(
-            model,
-            train_loader,
-            optimizer,
-            lr_scheduler,
-            scaler,
-            loss_fn,
-            device,
-            amp_dtype,
-            epoch=epoch,
-            epochs=epochs,
-            show=show,
-        )
-        train_seconds = time.perf_counter() - start
-        val = {"loss": None, "accuracy": None}
-        if val_loader is not None:
-            val = _evaluate(model, val_loader, loss_fn, device, amp_dtype)
-        history.append(
-            train_loss=train_loss,
-            train_accuracy=train_accuracy,
-            val_loss=val["loss"],
-            val_accuracy=val["accuracy"],
-            lr=optimizer.param_groups[0]["lr"],
-            seconds=time.perf_counter() - start,
-            images_per_second=images / train_seconds,
-        )
-        if checkpoint is not None:
-            state = training_state(
-                epoch=epoch,
-                model=model,
-                optimizer=optimizer,
-                scheduler=lr_scheduler,
-                scaler=scaler,
-                history=history,
-                total_steps=total_steps,
+    # What train_one_epoch is given: the same model, optimizer and loss, with fit's extras.
+    tuned = amp_dtype is not None or channels_last
+    forward = _TunedForward(model, amp_dtype, channels_last) if tuned else model
+    stepper = _ScaledStepper(optimizer, scaler) if scaler.is_enabled() else optimizer
+    watch = _LossWatch(loss_fn, scaler, check_every=_check_interval(device))
+    with _memory_format(model, channels_last):
+        for epoch in range(done + 1, epochs + 1):
+            start = time.perf_counter()
+            if hasattr(train_loader, "set_epoch"):
+                train_loader.set_epoch(epoch - 1)
+            batches = _batches(train_loader, "train_loader")
+            with _progress_bar(batches, steps_per_epoch, f"epoch {epoch}/{epochs}", show) as bar:
+                watch.start_epoch(epoch, bar)
+                stats = train_one_epoch(
+                    forward, bar, stepper, watch, scheduler=lr_scheduler, device=device
+                )
+                watch.finish_epoch()
+            # Reading a result waits for all the GPU work queued before it: the epoch is done.
+            train_loss, train_accuracy = stats.loss.item(), stats.accuracy.item()
+            train_seconds = time.perf_counter() - start
+            _check_finite_state(model, epoch)
+            val = {"loss": None, "accuracy": None}
+            if val_loader is not None:
+                val_batches = _batches(val_loader, "val_loader")
+                val = evaluate(forward, val_batches, loss_fn=loss_fn, device=device)
+                if not math.isfinite(val["loss"]):
+                    raise FloatingPointError(
+                        f"the validation loss is {val['loss']} after epoch {epoch} (counted from "
+                        "1); training stopped and the epoch was not checkpointed"
+                    )
+            history.append(
+                train_loss=train_loss,
+                train_accuracy=train_accuracy,
+                val_loss=val["loss"],
+                val_accuracy=val["accuracy"],
+                lr=optimizer.param_groups[0]["lr"],
+                seconds=time.perf_counter() - start,
+                images_per_second=stats.images / train_seconds,
             )
-            save_checkpoint(checkpoint, state)
-        _say(show, _epoch_summary(history, epochs))
+            if checkpoint is not None:
+                state = training_state(
+                    epoch=epoch,
+                    model=model,
+                    optimizer=optimizer,
+                    scheduler=lr_scheduler,
+                    scaler=scaler,
+                    history=history,
+                    total_steps=total_steps,
+                    hyperparameters=hyperparameters,
+                )
+                save_checkpoint(checkpoint, state)
+            _say(show, _epoch_summary(history, epochs))
     return history
 
 
-def evaluate(
-    model: nn.Module,
-    loader: Batches,
-    *,
-    loss_fn: nn.Module | None = None,
-    device: str | torch.device | None = None,
-) -> dict[str, float]:
-    """Mean loss (cross-entropy by default) and accuracy (a fraction) of ``model`` on ``loader``.
+# --- what fit adds around train_one_epoch ---------------------------------------------------
 
-    Runs in eval mode without gradients, weights every batch by its size, and leaves each
-    submodule in the train/eval mode it had before. ``device`` works as in :func:`fit`.
+
+class _TunedForward(nn.Module):
+    """The model as :func:`fit` runs it on a GPU: channel-last images, the forward pass under
+    autocast (matrix products in bf16/fp16), and float32 logits [B, classes] for the loss."""
+
+    def __init__(self, model: nn.Module, amp_dtype: torch.dtype | None, channels_last: bool):
+        super().__init__()
+        self.model, self.amp_dtype, self.channels_last = model, amp_dtype, channels_last
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if self.channels_last and images.dim() == 4:
+            images = images.contiguous(memory_format=torch.channels_last)
+        amp_on = self.amp_dtype is not None
+        with torch.autocast(images.device.type, dtype=self.amp_dtype, enabled=amp_on):
+            return self.model(images).float()
+
+
+class _ScaledStepper:
+    """``optimizer.step()`` through an fp16 GradScaler: unscale the gradients, skip the update
+    if any is inf or NaN, and adapt the scale (``scaler.step(optimizer); scaler.update()``)."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler):
+        self.optimizer, self.scaler = optimizer, scaler
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+
+
+class _LossWatch:
+    """fit's loss function: ``loss_fn`` plus the bookkeeping :func:`train_one_epoch` leaves out.
+
+    It keeps each batch's loss (0-d) on the device and reads them (a host sync) only every
+    ``check_every`` batches and at the end of the epoch. A loss that is not finite then stops
+    the run, naming the first bad batch; otherwise the progress bar shows the running mean.
+    With ``check_every=1`` (the CPU, where reading is free) a bad loss stops the run before its
+    update. With an enabled GradScaler the loss's gradient is multiplied by the scale, as
+    ``scaler.scale(loss).backward()`` would, while the loss value itself stays unscaled.
     """
-    _batch_count(loader, "loader")
-    device = _resolve_device(model, device)
-    model.to(device)
-    loss_fn = loss_fn if loss_fn is not None else nn.CrossEntropyLoss()
-    return _evaluate(model, loader, loss_fn, device, amp_dtype=None)
+
+    def __init__(self, loss_fn: LossFunction, scaler: torch.amp.GradScaler, check_every: int):
+        self.loss_fn, self.scaler, self.check_every = loss_fn, scaler, check_every
+        self.start_epoch(0, None)
+
+    def start_epoch(self, epoch: int, bar) -> None:
+        self.epoch, self.bar = epoch, bar
+        self.losses: list[torch.Tensor] = []  # one 0-d tensor per batch, on the device
+        self.checked, self.loss_sum = 0, 0.0
+
+    def __call__(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        loss = self.loss_fn(logits, labels)
+        self.losses.append(loss.detach())
+        if len(self.losses) % self.check_every == 0:
+            self.check()
+        if self.scaler.is_enabled():
+            loss.register_hook(self.scaler.scale)  # scales the gradient flowing back from loss
+        return loss
+
+    def finish_epoch(self) -> None:
+        if self.checked < len(self.losses):
+            self.check()
+
+    def check(self) -> None:
+        new_sum = torch.stack(self.losses[self.checked :]).sum().item()  # waits for the GPU
+        self.checked, self.loss_sum = len(self.losses), self.loss_sum + new_sum
+        if not math.isfinite(self.loss_sum):
+            finite = torch.isfinite(torch.stack(self.losses)).tolist()
+            batch = finite.index(False) + 1 if False in finite else self.checked
+            raise FloatingPointError(
+                f"the loss is {self.losses[batch - 1].item()} at epoch {self.epoch}, batch {batch} "
+                "(both counted from 1); training stopped. A lower learning rate usually helps."
+            )
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{self.loss_sum / self.checked:.4f}", refresh=False)
 
 
-def predict(
-    model: nn.Module, loader: Batches, *, device: str | torch.device | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The model's logits [N, classes] and the true labels [N] for every image, on the CPU.
+def _check_interval(device: torch.device) -> int:
+    """How many batches pass between two reads of the loss: on the CPU reading is free."""
+    return 1 if device.type == "cpu" else GPU_CHECK_EVERY
 
-    For confusion matrices (``logits.argmax(1)``) and for finding the worst errors.
-    ``device`` works as in :func:`fit`; the model's train/eval modes are restored.
-    """
-    _batch_count(loader, "loader")
-    device = _resolve_device(model, device)
-    model.to(device)
-    all_logits, all_labels = [], []
-    modes = _training_modes(model)
+
+def _batches(loader: Batches, name: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The batches of ``loader``; a ValueError naming it if it yields none (despite a len)."""
+    count = 0
+    for count, batch in enumerate(loader, start=1):  # noqa: B007 (count is read after the loop)
+        yield batch
+    if count == 0:
+        raise ValueError(f"{name} yielded no batches, although len({name}) is {len(loader)}")
+
+
+@contextmanager
+def _progress_bar(batches: Iterable, total: int, description: str, show: bool):
+    # TQDM_DISABLE=1 keeps bars out of committed outputs. Plain tqdm honours it by itself, but
+    # the notebook bars that tqdm.auto picks when ipywidgets is installed do not, so check here.
+    switch_off = {} if show and not _tqdm_disabled() else {"disable": True}
+    with tqdm(
+        batches, total=total, desc=description, unit="batch", leave=False, **switch_off
+    ) as bar:
+        yield bar
+
+
+def _tqdm_disabled() -> bool:
+    return os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false")
+
+
+@contextmanager
+def _memory_format(model: nn.Module, channels_last: bool):
+    """Keep ``model``'s 4-D weights channel-last inside the block, then restore the layout."""
+    convert = channels_last and not _is_channels_last(model)
+    if convert:
+        model.to(memory_format=torch.channels_last)  # same Parameter objects, new strides
+    try:
+        yield
+    finally:
+        if convert:
+            model.to(memory_format=torch.contiguous_format)
+
+
+def _is_channels_last(model: nn.Module) -> bool:
+    weights = [p for p in model.parameters() if p.dim() == 4]
+    return bool(weights) and all(
+        p.is_contiguous(memory_format=torch.channels_last) for p in weights
+    )
+
+
+def _check_finite_state(model: nn.Module, epoch: int) -> None:
+    """FloatingPointError if a weight or a buffer (BatchNorm's running statistics) is not finite."""
+    named = [
+        (name, tensor)
+        for name, tensor in chain(model.named_parameters(), model.named_buffers())
+        if tensor.is_floating_point()
+    ]
+    if not named:
+        return
+    finite = torch.stack([torch.isfinite(tensor).all() for _, tensor in named])
+    if not finite.all():  # one host sync per epoch
+        name = named[int(finite.int().argmin())][0]
+        raise FloatingPointError(
+            f"{name} is no longer finite after epoch {epoch} (counted from 1), although every "
+            "training loss was; training stopped and the epoch was not checkpointed. "
+            "A lower learning rate usually helps."
+        )
+
+
+@contextmanager
+def _eval_mode(model: nn.Module):
+    """Eval mode inside the block; then every submodule gets its own previous mode back."""
+    modes = {module: module.training for module in model.modules()}
     model.eval()
     try:
-        with torch.no_grad():
-            for images, labels in loader:
-                all_logits.append(model(images.to(device, non_blocking=True)).float().cpu())
-                all_labels.append(labels.cpu())
+        yield
     finally:
-        _restore_training_modes(modes)
-    return torch.cat(all_logits), torch.cat(all_labels)
+        for module, training in modes.items():
+            module.training = training
 
 
-def _train_one_epoch(
-    model: nn.Module,
-    loader: Batches,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
-    scaler: torch.amp.GradScaler,
-    loss_fn: nn.Module,
-    device: torch.device,
-    amp_dtype: torch.dtype | None,
-    *,
-    epoch: int,
-    epochs: int,
-    show: bool,
-) -> tuple[float, float, int]:
-    """One pass over ``loader``; returns mean loss, accuracy and the number of images."""
-    model.train()
-    loss_sum, correct, seen = 0.0, torch.zeros((), dtype=torch.long, device=device), 0
-    # Pass disable only to switch the bar off: an explicit disable=False would override
-    # TQDM_DISABLE=1, the environment variable that keeps bars out of committed outputs.
-    switch_off = {} if show else {"disable": True}
-    batches = tqdm(loader, desc=f"epoch {epoch}/{epochs}", unit="batch", leave=False, **switch_off)
-    with batches:
-        for batch, (images, labels) in enumerate(batches, start=1):
-            images = images.to(device, non_blocking=True)
-            labels = labels.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                logits = model(images)
-                loss = loss_fn(logits, labels)
-            # Reading the loss waits for the GPU, but catches a diverging run before a NaN
-            # update ruins the weights, and feeds the progress bar.
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                raise FloatingPointError(
-                    f"the loss is {loss_value} at epoch {epoch}, batch {batch} (both counted "
-                    "from 1); training stopped. A lower learning rate usually helps."
-                )
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            if scheduler is not None:
-                scheduler.step()
-            loss_sum += loss_value * len(labels)
-            correct += (logits.argmax(dim=1) == labels).sum()
-            seen += len(labels)
-            batches.set_postfix(loss=f"{loss_sum / seen:.4f}", refresh=False)
-    return loss_sum / seen, correct.item() / seen, seen
-
-
-def _evaluate(
-    model: nn.Module,
-    loader: Batches,
-    loss_fn: nn.Module,
-    device: torch.device,
-    amp_dtype: torch.dtype | None,
-) -> dict[str, float]:
-    modes = _training_modes(model)
-    model.eval()
-    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-    correct = torch.zeros((), dtype=torch.long, device=device)
-    seen = 0
-    try:
-        with torch.no_grad():
-            for images, labels in loader:
-                images = images.to(device, non_blocking=True)
-                labels = labels.to(device, non_blocking=True)
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    logits = model(images)
-                    loss = loss_fn(logits, labels)
-                loss_sum += loss.double() * len(labels)  # loss_fn averages over the batch
-                correct += (logits.argmax(dim=1) == labels).sum()
-                seen += len(labels)
-    finally:
-        _restore_training_modes(modes)
-    if seen == 0:
-        raise ValueError("the loader yielded no images")
-    return {"loss": loss_sum.item() / seen, "accuracy": correct.item() / seen}
+# --- arguments ------------------------------------------------------------------------------
 
 
 def _check_arguments(
-    epochs, optimizer, lr, scheduler, loss_fn, label_smoothing, checkpoint, resume
+    epochs, optimizer, lr, scheduler, loss_fn, label_smoothing, checkpoint, resume, overwrite
 ):
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
@@ -306,6 +496,15 @@ def _check_arguments(
         raise ValueError("label_smoothing applies to the default loss; build it into loss_fn")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=<path> to resume from")
+    if resume and overwrite:
+        raise ValueError(
+            "resume=True continues the checkpoint, overwrite=True replaces it: pick one"
+        )
+    if checkpoint is not None and Path(checkpoint).exists() and not (resume or overwrite):
+        raise FileExistsError(
+            f"the checkpoint {checkpoint} already exists and would be replaced by this run; "
+            "pass resume=True to continue it, overwrite=True to start over, or another path"
+        )
 
 
 def _batch_count(loader: Batches, name: str) -> int:
@@ -349,6 +548,18 @@ def _resolve_amp(amp: bool | str | None, device: torch.device) -> torch.dtype | 
     return torch.bfloat16
 
 
+def _resolve_channels_last(
+    channels_last: bool | None, model: nn.Module, device: torch.device
+) -> bool:
+    if channels_last not in (None, True, False):
+        raise ValueError(f"channels_last must be None, True or False, got {channels_last!r}")
+    if channels_last is None:
+        # Measured on an H200 (MobileNetV2, bf16): 10.2k -> 13.2k img/s per training step.
+        has_conv = any(isinstance(module, nn.Conv2d) for module in model.modules())
+        return device.type == "cuda" and has_conv
+    return channels_last
+
+
 def _make_scheduler(
     scheduler: str | SchedulerFactory | None, optimizer: torch.optim.Optimizer, total_steps: int
 ) -> torch.optim.lr_scheduler.LRScheduler | None:
@@ -363,15 +574,6 @@ def _make_scheduler(
             optimizer, max_lr=max_lr, total_steps=total_steps
         )
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
-
-
-def _training_modes(model: nn.Module) -> dict[nn.Module, bool]:
-    return {module: module.training for module in model.modules()}
-
-
-def _restore_training_modes(modes: dict[nn.Module, bool]) -> None:
-    for module, training in modes.items():
-        module.training = training
 
 
 def _epoch_summary(history: History, epochs: int) -> str:

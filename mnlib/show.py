@@ -7,10 +7,11 @@ from typing import Any
 
 
 def show_source(obj: Any) -> Any:
-    """Display the source of a function, class or module, syntax-highlighted.
+    """The source of a function, class or module, as an ``IPython.display.Code`` object.
 
-    In Jupyter (and in the built book) this returns an ``IPython.display.Code`` object,
-    which renders with highlighting; elsewhere it returns the plain source text.
+    It always returns that type: Jupyter (and the built book) renders it syntax-highlighted,
+    and its ``.data`` is the plain source text, exactly as in the file. It needs IPython,
+    which every Jupyter installation has.
     """
     try:
         source = inspect.getsource(obj)
@@ -18,6 +19,6 @@ def show_source(obj: Any) -> Any:
         raise TypeError(f"cannot show the source of {obj!r}: {error}") from None
     try:
         from IPython.display import Code
-    except ImportError:
-        return source
+    except ImportError as error:
+        raise ImportError("show_source displays code in Jupyter: pip install ipython") from error
     return Code(source, language="python")
