@@ -10,10 +10,9 @@ that ``nbgrader generate_assignment`` uses, in its order, without the grading da
   ``YOUR ANSWER HERE``.
 - ``ClearOutput``: no outputs, execution counts null.
 - ``ClearHiddenTests`` and ``ClearMarkScheme``: remove hidden tests and mark schemes (none yet).
-- ``CheckCellMetadata``: nbgrader's own validation (grade ids unique, points on graded cells),
-  run on the notebook without its markdown answer cells: the course's answer cells are
-  ungraded (``grade: false``), which nbgrader's validator rejects for markdown ("Markdown
-  solution cell is not marked as a grade cell") although ``ClearSolutions`` handles them.
+- ``CheckCellMetadata``: nbgrader's own validation (grade ids unique, points on graded cells).
+  A markdown answer cell is a manually graded answer (``solution`` and ``grade``, 1 point), as
+  nbgrader requires of markdown solution cells.
 
 Then tags that only the book or nbval read are dropped where they mean nothing in a student
 notebook: nbval's tags everywhere (there are no outputs to compare), ``hide-input`` on solution
@@ -59,7 +58,9 @@ SOLUTION_METADATA = {"grade": False, "locked": False, "schema_version": 3, "solu
                      "task": False}  # fmt: skip
 CHECK_METADATA = {"grade": True, "locked": True, "points": 1, "schema_version": 3,
                   "solution": False, "task": False}  # fmt: skip
-ANSWER_METADATA = SOLUTION_METADATA
+# nbgrader accepts a markdown solution cell only as a manually graded answer.
+ANSWER_METADATA = {"grade": True, "locked": False, "points": 1, "schema_version": 3,
+                   "solution": True, "task": False}  # fmt: skip
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 # Tags that only nbval reads: a student notebook has no outputs to compare.
 NBVAL_TAGS = ("nbval-check-output", "nbval-ignore-output", "nbval-skip")
@@ -195,15 +196,8 @@ def _drop_tags(cell: NotebookNode, tags: tuple[str, ...]) -> None:
 
 
 def check_nbgrader_metadata(notebook: NotebookNode) -> None:
-    """nbgrader's ``CheckCellMetadata`` on every cell but the ungraded markdown answers."""
-    checked = copy.deepcopy(notebook)
-    checked.cells = [cell for cell in checked.cells if not _is_ungraded_answer(cell)]
-    CheckCellMetadata().preprocess(checked, {})
-
-
-def _is_ungraded_answer(cell: NotebookNode) -> bool:
-    grading = cell.metadata.get("nbgrader", {})
-    return cell.cell_type == "markdown" and grading.get("solution") and not grading.get("grade")
+    """nbgrader's own ``CheckCellMetadata`` on every cell (a copy: it may normalise metadata)."""
+    CheckCellMetadata().preprocess(copy.deepcopy(notebook), {})
 
 
 def student_version(notebook: NotebookNode) -> NotebookNode:
