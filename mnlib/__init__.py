@@ -1,10 +1,11 @@
 """mnlib: the small PyTorch library behind the course "From MNIST to MobileNetV4".
 
 ``import mnlib`` is enough in a notebook: the submodules ``mnlib.data``, ``mnlib.models``,
-``mnlib.train``, ``mnlib.plot``, ``mnlib.profile`` and ``mnlib.exercises`` are imported with it.
+``mnlib.train``, ``mnlib.plot``, ``mnlib.profile``, ``mnlib.compare`` and ``mnlib.exercises`` are
+imported with it.
 """
 
-from mnlib import data, exercises, models, plot, profile, train
+from mnlib import compare, data, exercises, models, plot, profile, train
 from mnlib.config import budget, budget_name, environment_report, get_device, seed_everything
 from mnlib.show import show_source
 
@@ -13,6 +14,7 @@ __version__ = "0.1.0"
 __all__ = [
     "budget",
     "budget_name",
+    "compare",
     "data",
     "environment_report",
     "exercises",

@@ -243,3 +243,24 @@ def test_make_test_is_strict_for_the_chapters_only():
     unit_tests, chapters = recipe.splitlines()
     assert "pytest tests" in unit_tests and "MNLIB_STRICT_CHECKS" not in unit_tests
     assert "$(NBVAL) $(NOTEBOOKS)" in chapters and "MNLIB_STRICT_CHECKS=1" in chapters
+
+
+def _printed(notebook_name: str, pattern: str) -> float:
+    """The number that ``pattern`` (one group) finds in a committed chapter's outputs."""
+    notebook = json.loads((ROOT / "notebooks" / notebook_name).read_text())
+    for cell in code_cells(notebook):
+        for output in cell.get("outputs", []):
+            found = re.search(pattern, output_text(output))
+            if found:
+                return float(found.group(1))
+    raise AssertionError(f"{notebook_name} prints nothing that matches {pattern!r}")
+
+
+def test_quoted_part_i_accuracies_match_the_chapters():
+    # mnlib.compare quotes the Part I test accuracies; they must be what the chapters print.
+    from mnlib.compare import CNN_TEST_ACCURACY, MLP_TEST_ACCURACY
+
+    mlp = _printed("02_mnist_mlp.ipynb", r"test accuracy:\s+([\d.]+) %")
+    cnn = _printed("03_mnist_cnn.ipynb", r"test accuracy ([\d.]+)%")
+    assert round(100 * MLP_TEST_ACCURACY, 2) == mlp
+    assert round(100 * CNN_TEST_ACCURACY, 2) == cnn
