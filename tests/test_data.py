@@ -566,6 +566,14 @@ def test_a_changed_source_file_rebuilds_the_cache(mnist_test_copy):
     assert_loads_quietly("mnist", "test", root=mnist_test_copy)
 
 
+def test_the_same_data_through_a_symbolic_link_reuses_the_cache(mnist_test_copy, tmp_path):
+    # CI reaches the data through ../shared, a link: that is no reason to rebuild the cache.
+    load_tensors("mnist", "test", root=mnist_test_copy)
+    link = tmp_path / "linked-data"
+    link.symlink_to(mnist_test_copy, target_is_directory=True)
+    assert_loads_quietly("mnist", "test", root=link)
+
+
 def test_a_truncated_idx_file_is_named_in_the_error(mnist_test_copy, no_downloads):
     images_file = mnist_test_copy / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
     images_file.write_bytes(images_file.read_bytes()[:-4096])

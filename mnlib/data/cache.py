@@ -63,19 +63,22 @@ def content_hash(arrays: Arrays) -> str:
     return digest.hexdigest()
 
 
-def source_fingerprint(files: Iterable[str | os.PathLike]) -> str:
+def source_fingerprint(files: Iterable[str | os.PathLike], root: str | os.PathLike) -> str:
     """A hash of the path, size and modification time of each source file (missing ones too).
 
     It changes when a file is replaced, edited, added or removed, without reading the files:
-    about 0.2 s for CIFAR-10's 50,000 training JPEGs.
+    about 0.2 s for CIFAR-10's 50,000 training JPEGs. Paths are taken relative to the data
+    ``root``, so the same folder reached through another path (a symbolic link) matches.
     """
+    prefix = os.fspath(root)
     lines = []
     for file in files:
+        name = os.fspath(file).removeprefix(prefix)
         try:
             status = os.stat(file)
-            lines.append(f"{os.fspath(file)}\t{status.st_size}\t{status.st_mtime_ns}\n")
+            lines.append(f"{name}\t{status.st_size}\t{status.st_mtime_ns}\n")
         except FileNotFoundError:
-            lines.append(f"{os.fspath(file)}\tmissing\n")
+            lines.append(f"{name}\tmissing\n")
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 

@@ -126,7 +126,7 @@ def _has_expected_shape(arrays: Arrays, name: str, split: str) -> bool:
 
 def _fingerprint(name: str, split: str, root: Path) -> str:
     """The :func:`source_fingerprint` of the files one split is read from."""
-    return source_fingerprint(_source_files(name, split, root))
+    return source_fingerprint(_source_files(name, split, root), root)
 
 
 def _source_files(name: str, split: str, root: Path) -> list[str]:
