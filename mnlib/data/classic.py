@@ -84,10 +84,8 @@ def classic_loaders(
     the training loop. Only ``train`` shuffles (in an order seeded by ``seed``) and augments
     (with torch's global random state, like any torchvision transform).
     """
-    check_name(name)
     check_int(batch_size, "batch_size", minimum=1)  # before any data is loaded
     check_int(num_workers, "num_workers", minimum=0)
-    check_int(seed, "seed", minimum=0)
     check_bool(augment, "augment")
     data = split_data(
         name,

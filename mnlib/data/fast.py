@@ -148,9 +148,7 @@ def loaders(
     >>> train.dataset_size, val.dataset_size, test.dataset_size
     (6000, 5000, 10000)
     """
-    check_name(name)
     check_int(batch_size, "batch_size", minimum=1)  # before any data is loaded
-    check_int(seed, "seed", minimum=0)
     check_bool(augment, "augment")
     data = split_data(
         name,

@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import torch
 
-from mnlib.data.sources import CLASS_NAMES, load_tensors
+from mnlib.data.sources import CLASS_NAMES, check_name, load_tensors
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
@@ -169,6 +169,8 @@ def split_data(
 
     See the module docstring for which images each part holds.
     """
+    check_name(name)
+    check_int(seed, "seed", minimum=0)
     num_classes = len(CLASS_NAMES[name])
     images, labels = load_tensors(name, "train", root=root)
     train_indices, val_indices = validation_split(labels, val_size, num_classes, split_seed)
