@@ -145,6 +145,25 @@ def test_cifar_resnets_of_the_paper(name, params):
         create_model(name, pretrained=True)
 
 
+@pytest.mark.parametrize(("plain", "residual"), [("plain20", "resnet20"), ("plain56", "resnet56")])
+def test_plain_networks_are_the_resnets_without_additions(plain, residual):
+    plain_model, residual_model = create_model(plain).eval(), create_model(residual).eval()
+    # The same layers and parameters: a ResNet's weights load into its plain twin, key for key.
+    plain_model.load_state_dict(residual_model.state_dict(), strict=True)
+    assert count_params(plain_model) == count_params(residual_model)
+    blocks = [block for stage in plain_model.stages for block in stage]
+    assert not any(block.use_residual or hasattr(block, "shortcut") for block in blocks)
+    # Each block computes ReLU(BN(conv2(ReLU(BN(conv1(x)))))): nothing is added.
+    x = torch.randn(2, 16, 32, 32)
+    block = blocks[0]
+    torch.testing.assert_close(block(x), torch.relu(block.conv2(block.conv1(x))))
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert not torch.allclose(plain_model(images), residual_model(images))
+    with pytest.raises(ValueError, match="no pretrained weights exist for plain"):
+        create_model(plain, pretrained=True)
+
+
 def test_zero_pad_shortcut_subsamples_and_pads():
     x = torch.randn(2, 16, 9, 9)
     out = ZeroPadShortcut(16, 32, stride=2)(x)

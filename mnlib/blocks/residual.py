@@ -67,6 +67,7 @@ class BasicBlock(nn.Module):
     """Two 3×3 conv layers plus a shortcut (paper Fig. 2 left; ResNet-18/34 and CIFAR ResNets).
 
     ``conv1`` (3×3, ``stride``) → BN → ReLU → ``conv2`` (3×3) → BN → add shortcut → ReLU.
+    ``use_residual=False``: no shortcut and no addition (the plain block).
     Shapes: ``[N, in_channels, H, W] → [N, out_channels, ceil(H/stride), ceil(W/stride)]``.
     """
 
@@ -79,25 +80,28 @@ class BasicBlock(nn.Module):
         stride: int = 1,
         *,
         shortcut: ShortcutKind = "projection",
+        use_residual: bool = True,
     ) -> None:
         super().__init__()
         self.conv1 = ConvBNAct(in_channels, out_channels, 3, stride)
         # No activation before the addition: the ReLU comes after the sum.
         self.conv2 = ConvBNAct(out_channels, out_channels, 3, activation=None)
-        self.shortcut = make_shortcut(in_channels, out_channels, stride, shortcut)
+        self.use_residual = use_residual
+        if use_residual:
+            self.shortcut = make_shortcut(in_channels, out_channels, stride, shortcut)
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        residual = self.conv2(self.conv1(x))
-        return self.act(residual + self.shortcut(x))
+        out = self.conv2(self.conv1(x))
+        return self.act(out + self.shortcut(x) if self.use_residual else out)
 
 
 class Bottleneck(nn.Module):
     """1×1 reduce, 3×3, 1×1 expand, plus a shortcut (paper Fig. 5 right; ResNet-50/101/152).
 
     ``conv1`` (1×1) → BN → ReLU → ``conv2`` (3×3, ``stride``) → BN → ReLU → ``conv3`` (1×1, ×4)
-    → BN → add shortcut → ReLU. The 3×3 conv works on ``out_channels / 4`` channels only, which is
-    what makes deep ResNets affordable.
+    → BN → add shortcut → ReLU (``use_residual=False``: no addition). The 3×3 conv works on
+    ``out_channels / 4`` channels only, which is what makes deep ResNets affordable.
 
     The stride sits on the 3×3 conv, as in torchvision ("ResNet v1.5"). The paper's original
     model put it on the first 1×1 conv; same weights, but about 6 % fewer MACs and, according to
@@ -115,15 +119,18 @@ class Bottleneck(nn.Module):
         stride: int = 1,
         *,
         shortcut: ShortcutKind = "projection",
+        use_residual: bool = True,
     ) -> None:
         super().__init__()
         width = out_channels // self.expansion
         self.conv1 = ConvBNAct(in_channels, width, 1)
         self.conv2 = ConvBNAct(width, width, 3, stride)
         self.conv3 = ConvBNAct(width, out_channels, 1, activation=None)
-        self.shortcut = make_shortcut(in_channels, out_channels, stride, shortcut)
+        self.use_residual = use_residual
+        if use_residual:
+            self.shortcut = make_shortcut(in_channels, out_channels, stride, shortcut)
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        residual = self.conv3(self.conv2(self.conv1(x)))
-        return self.act(residual + self.shortcut(x))
+        out = self.conv3(self.conv2(self.conv1(x)))
+        return self.act(out + self.shortcut(x) if self.use_residual else out)

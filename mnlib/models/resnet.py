@@ -66,6 +66,8 @@ class ResNet(nn.Module):
             ÷4). ``True``: 3×3 stride-1 conv, no pool, for 32×32 images (as the CIFAR ResNets
             of the paper, §4.2, and kuangliu/pytorch-cifar).
         shortcut: ``"projection"`` (option B, torchvision) or ``"zero_pad"`` (option A, §4.2).
+        use_residual: ``False`` builds the paper's *plain* network: the same layers, no
+            additions (§4.1-4.2, the baseline of the degradation experiment).
         width_mult: multiplies every stage width (and the stem, which is as wide as the first
             stage), rounded to a multiple of 8 with ``make_divisible``.
     """
@@ -78,6 +80,7 @@ class ResNet(nn.Module):
         *,
         cifar: bool = False,
         shortcut: ShortcutKind = "projection",
+        use_residual: bool = True,
         width_mult: float = 1.0,
         dropout: float = 0.0,
     ) -> None:
@@ -96,7 +99,7 @@ class ResNet(nn.Module):
         stage_modules = []
         for stage in stages:
             out_channels = make_divisible(stage.channels * width_mult) * block.expansion
-            make_block = partial(block, shortcut=shortcut)
+            make_block = partial(block, shortcut=shortcut, use_residual=use_residual)
             stage_modules.append(repeat_block(make_block, in_channels, out_channels, stage))
             in_channels = out_channels
         self.stages = nn.Sequential(*stage_modules)
@@ -185,12 +188,17 @@ def cifar_resnet(
     width_mult: float,
     dropout: float,
     pretrained: bool,
+    *,
+    use_residual: bool = True,
 ) -> ResNet:
-    """A CIFAR ResNet of §4.2: basic blocks, 3×3 stride-1 stem, option-A shortcuts."""
+    """A CIFAR ResNet of §4.2: basic blocks, 3×3 stride-1 stem, option-A shortcuts.
+
+    ``use_residual=False``: the plain network of the same depth (same layers, no additions).
+    """
     if pretrained:
         raise ValueError(
             f"no pretrained weights exist for {name}: neither torchvision nor timm has the "
-            "paper's CIFAR ResNets; train it (or use pretrained=False)"
+            "paper's CIFAR networks; train it (or use pretrained=False)"
         )
     return ResNet(
         BasicBlock,
@@ -198,6 +206,7 @@ def cifar_resnet(
         num_classes,
         cifar=True,
         shortcut="zero_pad",
+        use_residual=use_residual,
         width_mult=width_mult,
         dropout=dropout,
     )
@@ -238,3 +247,39 @@ def resnet56(
     """
     del cifar  # CIFAR-native: the same network either way
     return cifar_resnet(RESNET56_STAGES, "resnet56", num_classes, width_mult, dropout, pretrained)
+
+
+@register_model
+def plain20(
+    num_classes: int = 10,
+    *,
+    cifar: bool = False,
+    width_mult: float = 1.0,
+    dropout: float = 0.0,
+    pretrained: bool = False,
+) -> ResNet:
+    """The paper's plain-20 (§4.2, Fig. 6): ResNet-20 without its additions, 269,722 parameters.
+
+    The baseline of the degradation experiment: every layer of :func:`resnet20`, the same
+    parameters (option-A shortcuts have none), only the shortcuts removed. CIFAR-native.
+    """
+    del cifar  # CIFAR-native: the same network either way
+    return cifar_resnet(
+        RESNET20_STAGES, "plain20", num_classes, width_mult, dropout, pretrained, use_residual=False
+    )
+
+
+@register_model
+def plain56(
+    num_classes: int = 10,
+    *,
+    cifar: bool = False,
+    width_mult: float = 1.0,
+    dropout: float = 0.0,
+    pretrained: bool = False,
+) -> ResNet:
+    """The paper's plain-56 (§4.2, Fig. 6): ResNet-56 without its additions, 853,018 parameters."""
+    del cifar  # CIFAR-native: the same network either way
+    return cifar_resnet(
+        RESNET56_STAGES, "plain56", num_classes, width_mult, dropout, pretrained, use_residual=False
+    )
