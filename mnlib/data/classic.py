@@ -16,12 +16,13 @@ from collections.abc import Callable
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision import transforms
 
 from mnlib.data.batch_ops import AUGMENTATIONS
 from mnlib.data.sources import IMAGE_SHAPES, MEAN, STD, check_name
 from mnlib.data.splits import Loaders, check_bool, check_int, split_data
+from mnlib.train import distributed
 
 
 class ArrayImageDataset(Dataset):
@@ -44,6 +45,38 @@ class ArrayImageDataset(Dataset):
         if self.transform is not None:
             image = self.transform(image)
         return image, self.targets[index]
+
+
+class ShardSampler(Sampler[int]):
+    """Rank ``rank``'s indices of a data set of ``size`` samples: the classic path's sharding.
+
+    The same shards as the fast path (:func:`mnlib.train.distributed.shard_positions` of one
+    permutation seeded by ``(seed, epoch)``, or of ``0..size-1`` without shuffling). Like
+    ``DistributedSampler`` it needs ``set_epoch(epoch)`` before each epoch (``fit`` calls it);
+    unlike it, ``pad=False`` gives every image to exactly one rank, so evaluation counts each
+    image once.
+    """
+
+    def __init__(
+        self, size: int, rank: int, world_size: int, *, shuffle: bool, pad: bool, seed: int = 0
+    ) -> None:
+        self.size, self.rank, self.world_size = size, rank, world_size
+        self.shuffle, self.pad, self.seed, self.epoch = shuffle, pad, seed, 0
+        self.positions = distributed.shard_positions(size, rank, world_size, pad=pad)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __iter__(self):
+        if self.shuffle:
+            mixed = np.random.SeedSequence([self.seed, self.epoch]).generate_state(1)[0]
+            order = torch.randperm(self.size, generator=torch.Generator().manual_seed(int(mixed)))
+        else:
+            order = torch.arange(self.size)
+        return iter(order[self.positions].tolist())
 
 
 def classic_transforms(name: str, *, augment: bool) -> transforms.Compose:
@@ -83,10 +116,14 @@ def classic_loaders(
     ``(images float32 [B, C, H, W], labels int64 [B])`` on the CPU; move them to the device in
     the training loop. Only ``train`` shuffles (in an order seeded by ``seed``) and augments
     (with torch's global random state, like any torchvision transform).
+
+    Under ``torchrun`` each loader yields only this rank's shard (:class:`ShardSampler`), with
+    ``batch_size`` images per rank and batch; one process keeps the textbook shuffle.
     """
     check_int(batch_size, "batch_size", minimum=1)  # before any data is loaded
     check_int(num_workers, "num_workers", minimum=0)
     check_bool(augment, "augment")
+    distributed.init_from_env()  # under torchrun: join the group, pin this rank's GPU
     data = split_data(
         name,
         subset=subset,
@@ -103,11 +140,28 @@ def classic_loaders(
         "pin_memory": torch.cuda.is_available(),  # page-locked batches copy faster to the GPU
     }
     plain = classic_transforms(name, augment=False)
-    train_set = ArrayImageDataset(*data["train"], classic_transforms(name, augment=augment))
-    return Loaders(
-        train=DataLoader(
-            train_set, shuffle=True, generator=torch.Generator().manual_seed(seed), **options
-        ),
-        val=DataLoader(ArrayImageDataset(*data["val"], plain), **options),
-        test=DataLoader(ArrayImageDataset(*data["test"], plain), **options),
-    )
+    datasets = {
+        "train": ArrayImageDataset(*data["train"], classic_transforms(name, augment=augment)),
+        "val": ArrayImageDataset(*data["val"], plain),
+        "test": ArrayImageDataset(*data["test"], plain),
+    }
+    rank, world = distributed.rank(), distributed.world_size()
+    if world == 1:
+        return Loaders(
+            train=DataLoader(
+                datasets["train"],
+                shuffle=True,
+                generator=torch.Generator().manual_seed(seed),
+                **options,
+            ),
+            val=DataLoader(datasets["val"], **options),
+            test=DataLoader(datasets["test"], **options),
+        )
+
+    def shard(part: str, training: bool) -> DataLoader:
+        sampler = ShardSampler(
+            len(datasets[part]), rank, world, shuffle=training, pad=training, seed=seed
+        )
+        return DataLoader(datasets[part], sampler=sampler, **options)
+
+    return Loaders(train=shard("train", True), val=shard("val", False), test=shard("test", False))

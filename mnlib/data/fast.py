@@ -9,6 +9,10 @@ Reproducibility: epoch ``e`` of a loader with seed ``s`` always yields the same 
 whatever ran before, because its permutation and augmentation come from a generator seeded
 with ``(s, e)`` alone, never from the global random state. ``set_epoch`` picks the epoch, so a
 resumed run sees the same batches as an uninterrupted one.
+
+Under ``torchrun`` (:mod:`mnlib.train.distributed`) every rank draws the same epoch order and
+keeps only its own interleaved shard of it (:func:`~mnlib.train.distributed.shard_positions`):
+batch k of all ranks together is batch k of a single process with ``batch_size * world_size``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from mnlib.config import get_device
 from mnlib.data.batch_ops import AUGMENTATIONS, ShiftFlip, normalize
 from mnlib.data.sources import check_name
 from mnlib.data.splits import Loaders, check_bool, check_int, split_data
+from mnlib.train import distributed
 
 
 class TensorLoader:
@@ -32,6 +37,13 @@ class TensorLoader:
     Yields ``images`` float32 ``[B, C, H, W]`` normalized with the data set's MEAN/STD and
     ``labels`` int64 ``[B]``, both on ``device``; the last batch may be smaller.
     ``len(loader)`` is the number of batches, ``loader.dataset_size`` the number of images.
+
+    With ``world_size`` > 1 (default: torchrun's, via :mod:`mnlib.train.distributed`) the loader
+    yields only rank ``rank``'s shard of every epoch, ``batch_size`` images per batch (the
+    per-process batch; the global batch is ``batch_size * world_size``). A shuffling (training)
+    loader pads the epoch so every rank has the same number of batches; a non-shuffling one
+    (validation, test) gives every image to exactly one rank. ``loader.local_size`` is the
+    number of images this rank sees per epoch.
     """
 
     def __init__(
@@ -45,6 +57,8 @@ class TensorLoader:
         augmentation: ShiftFlip | None = None,
         seed: int = 0,
         device: torch.device | str | None = None,
+        rank: int | None = None,
+        world_size: int | None = None,
     ) -> None:
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise TypeError(f"images must be uint8 [N, C, H, W]; got {images.dtype} {images.shape}")
@@ -55,6 +69,14 @@ class TensorLoader:
         self.seed = check_int(seed, "seed", minimum=0)
         self.shuffle = check_bool(shuffle, "shuffle")
         self.augmentation = augmentation
+        self.world_size = check_int(
+            world_size if world_size is not None else distributed.world_size(),
+            "world_size",
+            minimum=1,
+        )
+        self.rank = check_int(rank if rank is not None else distributed.rank(), "rank", minimum=0)
+        if self.rank >= self.world_size:
+            raise ValueError(f"rank must be below world_size; got {self.rank} of {self.world_size}")
         self.images = images.to(device if device is not None else get_device())
         self.labels = labels.to(self.images.device)
         # The tensors' own device: "cuda" becomes "cuda:0", so it compares equal to theirs.
@@ -66,9 +88,20 @@ class TensorLoader:
         """The number of images in one epoch."""
         return len(self.images)
 
+    @property
+    def local_size(self) -> int:
+        """The number of images this rank sees in one epoch (``dataset_size`` on one process)."""
+        return len(self._positions())
+
     def __len__(self) -> int:
-        """The number of batches in one epoch."""
-        return math.ceil(self.dataset_size / self.batch_size)
+        """The number of batches in one epoch (on this rank)."""
+        return math.ceil(self.local_size / self.batch_size)
+
+    def _positions(self) -> torch.Tensor:
+        """This rank's positions in the epoch's order [local_size] (all of them on one process)."""
+        return distributed.shard_positions(
+            self.dataset_size, self.rank, self.world_size, pad=self.shuffle
+        )
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next pass yield epoch ``epoch``'s batches (like ``DistributedSampler``)."""
@@ -82,7 +115,7 @@ class TensorLoader:
 
     def _batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order, offsets, flips = self._epoch_plan(epoch)
-        for start in range(0, self.dataset_size, self.batch_size):
+        for start in range(0, len(order), self.batch_size):
             index = order[start : start + self.batch_size]
             images = self.images.index_select(0, index)
             if self.augmentation is not None:
@@ -91,10 +124,11 @@ class TensorLoader:
             yield normalize(images, self.name), self.labels.index_select(0, index)
 
     def _epoch_plan(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The epoch's image order and augmentation parameters, drawn on the CPU in one go.
+        """This rank's image order and augmentation parameters, drawn on the CPU in one go.
 
         Drawing on the CPU makes the batches the same on every device; the three tensors
-        then move to the device once per epoch, not once per batch.
+        then move to the device once per epoch, not once per batch. Every rank draws the
+        whole epoch with the same generator, then keeps its shard of it.
         """
         n = self.dataset_size
         # SeedSequence mixes (seed, epoch) into one well-spread seed for a local generator.
@@ -104,13 +138,20 @@ class TensorLoader:
         offsets = flips = torch.empty(0)
         if self.augmentation is not None:
             offsets, flips = self.augmentation.sample(n, generator)
+        if self.world_size > 1:
+            mine = self._positions()
+            order = order[mine]
+            if self.augmentation is not None:
+                offsets, flips = offsets[mine], flips[mine]
         return order.to(self.device), offsets.to(self.device), flips.to(self.device)
 
     def __repr__(self) -> str:
         return (
             f"TensorLoader({self.name}, {self.dataset_size} images, batch_size={self.batch_size}, "
             f"{len(self)} batches, shuffle={self.shuffle}, augmentation={self.augmentation}, "
-            f"seed={self.seed}, device={self.device})"
+            f"seed={self.seed}, device={self.device}"
+            + (f", rank {self.rank} of {self.world_size}" if self.world_size > 1 else "")
+            + ")"
         )
 
 
@@ -150,6 +191,7 @@ def loaders(
     """
     check_int(batch_size, "batch_size", minimum=1)  # before any data is loaded
     check_bool(augment, "augment")
+    distributed.init_from_env()  # under torchrun: join the group, pin this rank's GPU
     data = split_data(
         name,
         subset=subset,

@@ -67,12 +67,14 @@ def training_state(
     history: History,
     total_steps: int,
     hyperparameters: list[dict] | None = None,
+    rng_per_rank: list[dict] | None = None,
 ) -> dict:
     """Everything needed to continue training after ``epoch`` (1-based) as it would have gone on.
 
     ``hyperparameters`` are the optimizer's settings as the run asked for them
     (:func:`optimizer_hyperparameters` before a scheduler changed the lr); a resumed run must
-    ask for the same.
+    ask for the same. ``rng_per_rank`` (distributed runs) holds every rank's generator states,
+    so that each rank resumes with its own dropout masks.
     """
     return {
         "epoch": epoch,
@@ -86,6 +88,7 @@ def training_state(
         "rng": rng_state(),
         "history": history.to_dict(),
         "hyperparameters": hyperparameters,
+        "rng_per_rank": rng_per_rank,
     }
 
 
@@ -121,11 +124,14 @@ def restore_training(
     scheduler: torch.optim.lr_scheduler.LRScheduler | None,
     scaler: torch.amp.GradScaler,
     total_steps: int,
+    rank: int = 0,
 ) -> None:
     """Restore optimizer, scheduler, GradScaler and random number generators from ``state``.
 
-    Call it after the scheduler is built: building OneCycleLR resets the optimizer's learning
-    rate, loading the optimizer's state afterwards puts the saved one back.
+    Rank ``rank`` of a distributed run gets its own saved generator states back when the
+    checkpoint holds them for that rank (else rank 0's). Call it after the scheduler is built:
+    building OneCycleLR resets the optimizer's learning rate, loading the optimizer's state
+    afterwards puts the saved one back.
     """
     _check_same(path, "optimizer", state["optimizer_class"], type(optimizer).__name__)
     _check_optimizer_shapes(optimizer, state["optimizer"], path)
@@ -146,7 +152,8 @@ def restore_training(
         scheduler.load_state_dict(state["scheduler"])
     if state["scaler"]:  # empty when the run had no fp16 GradScaler
         scaler.load_state_dict(state["scaler"])
-    set_rng_state(state["rng"])
+    per_rank = state.get("rng_per_rank") or []
+    set_rng_state(per_rank[rank] if rank < len(per_rank) else state["rng"])
 
 
 def optimizer_hyperparameters(optimizer: torch.optim.Optimizer) -> list[dict]:

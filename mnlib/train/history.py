@@ -7,6 +7,8 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from mnlib.train import distributed
+
 
 @dataclass(repr=False)
 class History:
@@ -89,7 +91,9 @@ class History:
         return cls(**{name: list(values) for name, values in data.items()})
 
     def save(self, path: str | Path) -> None:
-        """Write the history as JSON."""
+        """Write the history as JSON (under torchrun: rank 0 only; the others have the same)."""
+        if not distributed.is_main_process():
+            return
         Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n")
 
     @classmethod

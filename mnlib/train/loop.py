@@ -5,7 +5,8 @@ backward, update, for every batch. :func:`evaluate` is its counterpart without g
 :func:`fit` runs the two once per epoch and adds what a real run needs around them: mixed
 precision and ``channels_last`` on a GPU, progress bars, a check that the run has not diverged,
 a :class:`History` of per-epoch metrics, and checkpoints from which an interrupted run resumes
-exactly where it stopped.
+exactly where it stopped. Started by ``torchrun``, the same call trains data-parallel on every
+process (:mod:`mnlib.train.distributed`).
 """
 
 from __future__ import annotations
@@ -22,15 +23,18 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import TqdmWarning
 
 from mnlib.config import budget_name, get_device
+from mnlib.train import distributed
 from mnlib.train.checkpoint import (
     check_hyperparameters,
     load_checkpoint,
     optimizer_hyperparameters,
     restore_model,
     restore_training,
+    rng_state,
     save_checkpoint,
     training_state,
 )
@@ -114,6 +118,10 @@ def evaluate(
     The counterpart of :func:`train_one_epoch`: eval mode, no gradients, no updates. Batches
     are images [B, C, H, W] and labels [B]; every batch is weighted by its size. Each submodule
     gets back the train/eval mode it had. ``device`` works as in :func:`fit`.
+
+    Under ``torchrun`` each rank evaluates its shard of ``loader`` and the sums of losses,
+    correct predictions and images are added across ranks before dividing: every rank returns
+    the exact accuracy on the whole split.
     """
     device = _resolve_device(model, device)
     loss_fn = loss_fn if loss_fn is not None else nn.CrossEntropyLoss()
@@ -129,9 +137,12 @@ def evaluate(
             loss_sum += loss_fn(logits, labels) * len(labels)
             correct += (logits.argmax(dim=1) == labels).sum()
             images_seen += len(labels)
-    if images_seen == 0:
+    # Sum over ranks, then divide: the global accuracy, not a mean of per-rank accuracies.
+    count = torch.tensor(images_seen, device=device)
+    loss_sum, correct, count = distributed.all_reduce_sum(loss_sum, correct, count)
+    if count.item() == 0:
         raise ValueError("the loader yielded no images")
-    return {"loss": loss_sum.item() / images_seen, "accuracy": correct.item() / images_seen}
+    return {"loss": loss_sum.item() / count.item(), "accuracy": correct.item() / count.item()}
 
 
 def predict(
@@ -140,7 +151,8 @@ def predict(
     """The model's logits [N, classes] and the true labels [N] for every image, on the CPU.
 
     For confusion matrices (``logits.argmax(1)``) and for finding the worst errors.
-    ``device`` works as in :func:`fit`; the model's train/eval modes are restored.
+    ``device`` works as in :func:`fit`; the model's train/eval modes are restored. Under
+    ``torchrun`` each rank returns the rows of its own shard of ``loader`` only.
     """
     _batch_count(loader, "loader")
     device = _resolve_device(model, device)
@@ -171,6 +183,7 @@ def fit(
     overwrite: bool = False,
     progress: bool | None = None,
     channels_last: bool | None = None,
+    sync_batchnorm: bool = False,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs and return the per-epoch :class:`History`.
 
@@ -206,6 +219,17 @@ def fit(
         channels_last: store conv weights and images channel-last (NHWC), the layout GPU
             convolution kernels are fastest with. None: on for CUDA with a model that has
             ``nn.Conv2d`` layers, off otherwise. The model gets its layout back at the end.
+        sync_batchnorm: under torchrun with GPUs, replace every BatchNorm by ``SyncBatchNorm``
+            (in place), which normalizes with the statistics of the global batch instead of
+            each rank's share of it. Worth it when the per-GPU batch is small (below ~32);
+            costs one extra all-reduce per BatchNorm layer. Ignored on one process.
+
+    Under ``torchrun`` (``python -m torch.distributed.run --nproc_per_node=N``) the same call
+    trains data-parallel: the model is wrapped in ``DistributedDataParallel`` (gradients are
+    averaged across ranks after every backward pass), each rank trains on its shard of every
+    batch (:func:`mnlib.data.loaders` shards by itself), the History holds metrics summed over
+    all ranks, and only rank 0 prints and writes the checkpoint. Every rank returns the same
+    History and ends with the same weights.
 
     Raises:
         FloatingPointError: as soon as a training loss, the weights, the BatchNorm statistics
@@ -216,6 +240,7 @@ def fit(
     _check_arguments(
         epochs, optimizer, lr, scheduler, loss_fn, label_smoothing, checkpoint, resume, overwrite
     )
+    distributed.init_from_env()  # under torchrun: join the process group (once)
     steps_per_epoch = _batch_count(train_loader, "train_loader")
     if val_loader is not None:
         _batch_count(val_loader, "val_loader")
@@ -223,6 +248,7 @@ def fit(
     amp_dtype = _resolve_amp(amp, device)
     channels_last = _resolve_channels_last(channels_last, model, device)
     show = progress if progress is not None else budget_name() != "quick"
+    show = show and distributed.is_main_process()  # N ranks would print every line N times
 
     model.to(device)
     if optimizer is None:
@@ -253,6 +279,7 @@ def fit(
             scheduler=lr_scheduler,
             scaler=scaler,
             total_steps=total_steps,
+            rank=distributed.rank(),
         )
         _say(show, f"resuming from {checkpoint} after epoch {done}")
     elif resume:
@@ -260,14 +287,17 @@ def fit(
 
     # What train_one_epoch is given: the same model, optimizer and loss, with fit's extras.
     tuned = amp_dtype is not None or channels_last
-    forward = _TunedForward(model, amp_dtype, channels_last) if tuned else model
     stepper = _ScaledStepper(optimizer, scaler) if scaler.is_enabled() else optimizer
     watch = _LossWatch(loss_fn, scaler, check_every=_check_interval(device))
     with _memory_format(model, channels_last):
+        # Wrapped after the layout change: DDP's gradient buckets copy the parameters' strides.
+        trained = _data_parallel(model, device, sync_batchnorm)
+        forward = _TunedForward(trained, amp_dtype, channels_last) if tuned else trained
+        # Evaluation runs the plain model: each rank measures its shard, evaluate() sums them.
+        evaluated = _TunedForward(model, amp_dtype, channels_last) if tuned else model
         for epoch in range(done + 1, epochs + 1):
             start = time.perf_counter()
-            if hasattr(train_loader, "set_epoch"):
-                train_loader.set_epoch(epoch - 1)
+            _set_epoch(train_loader, epoch - 1)
             batches = _batches(train_loader, "train_loader")
             with _progress_bar(batches, steps_per_epoch, f"epoch {epoch}/{epochs}", show) as bar:
                 watch.start_epoch(epoch, bar)
@@ -276,13 +306,13 @@ def fit(
                 )
                 watch.finish_epoch()
             # Reading a result waits for all the GPU work queued before it: the epoch is done.
-            train_loss, train_accuracy = stats.loss.item(), stats.accuracy.item()
+            train_loss, train_accuracy, train_images = _global_epoch_stats(stats)
             train_seconds = time.perf_counter() - start
             _check_finite_state(model, epoch)
             val = {"loss": None, "accuracy": None}
             if val_loader is not None:
                 val_batches = _batches(val_loader, "val_loader")
-                val = evaluate(forward, val_batches, loss_fn=loss_fn, device=device)
+                val = evaluate(evaluated, val_batches, loss_fn=loss_fn, device=device)
                 if not math.isfinite(val["loss"]):
                     raise FloatingPointError(
                         f"the validation loss is {val['loss']} after epoch {epoch} (counted from "
@@ -295,9 +325,11 @@ def fit(
                 val_accuracy=val["accuracy"],
                 lr=optimizer.param_groups[0]["lr"],
                 seconds=time.perf_counter() - start,
-                images_per_second=stats.images / train_seconds,
+                images_per_second=train_images / train_seconds,
             )
             if checkpoint is not None:
+                # Every rank's random state (dropout masks), collected on every rank...
+                rng_per_rank = distributed.gather_objects(rng_state())
                 state = training_state(
                     epoch=epoch,
                     model=model,
@@ -307,13 +339,53 @@ def fit(
                     history=history,
                     total_steps=total_steps,
                     hyperparameters=hyperparameters,
+                    rng_per_rank=rng_per_rank,
                 )
-                save_checkpoint(checkpoint, state)
+                if distributed.is_main_process():  # ...but one file, written by rank 0 only
+                    save_checkpoint(checkpoint, state)
+                distributed.barrier()  # nobody reads the file before rank 0 has written it
             _say(show, _epoch_summary(history, epochs))
     return history
 
 
 # --- what fit adds around train_one_epoch ---------------------------------------------------
+
+
+def _data_parallel(model: nn.Module, device: torch.device, sync_batchnorm: bool) -> nn.Module:
+    """``model`` in ``DistributedDataParallel`` when several ranks train, else unchanged.
+
+    DDP broadcasts rank 0's weights at construction (every rank starts equal) and averages the
+    gradients across ranks during ``backward()`` (every rank makes the same update).
+    """
+    if not distributed.is_distributed():
+        return model
+    if sync_batchnorm:
+        if device.type != "cuda":
+            raise ValueError(
+                f"sync_batchnorm=True needs CUDA GPUs: PyTorch's SyncBatchNorm does not run on "
+                f"{device.type}; use sync_batchnorm=False"
+            )
+        # In place for every nested BatchNorm; the Parameters stay the optimizer's ones.
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    device_ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=device_ids)
+
+
+def _set_epoch(loader: Batches, epoch: int) -> None:
+    """Tell ``loader`` (or its sampler, e.g. a ``DistributedSampler``) the epoch to draw."""
+    for owner in (loader, getattr(loader, "sampler", None)):
+        if hasattr(owner, "set_epoch"):
+            owner.set_epoch(epoch)
+            return
+
+
+def _global_epoch_stats(stats: EpochStats) -> tuple[float, float, int]:
+    """Training loss, accuracy and image count of the epoch summed over all ranks."""
+    images = torch.tensor(stats.images, device=stats.loss.device)
+    loss_sum, correct, images = distributed.all_reduce_sum(
+        stats.loss * stats.images, stats.accuracy * stats.images, images
+    )
+    return loss_sum.item() / images.item(), correct.item() / images.item(), int(images.item())
 
 
 class _TunedForward(nn.Module):
@@ -519,11 +591,15 @@ def _batch_count(loader: Batches, name: str) -> int:
 
 def _resolve_device(model: nn.Module, device: str | torch.device | None) -> torch.device:
     if device is not None:
-        return torch.device(device)
-    parameter = next(model.parameters(), None)
-    if parameter is not None and parameter.device.type != "cpu":
-        return parameter.device
-    return get_device()
+        device = torch.device(device)
+    else:
+        parameter = next(model.parameters(), None)
+        on_accelerator = parameter is not None and parameter.device.type != "cpu"
+        device = parameter.device if on_accelerator else get_device()
+    if device.type == "cuda" and device.index is None and distributed.is_distributed():
+        # "cuda" means the current GPU, which init_from_env set to this rank's; DDP needs it named.
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
 
 
 def _resolve_amp(amp: bool | str | None, device: torch.device) -> torch.dtype | None:
