@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 NBVAL := --nbval-lax --nbval-current-env --nbval-sanitize-with .nbval_sanitize.cfg
 
-.PHONY: setup book check-book test outputs students lab lint clean
+.PHONY: setup book check-book browser-test test outputs students lab lint clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,13 @@ book: setup
 ## Check the built book works offline: local MathJax, hidden solutions, student-version links.
 check-book: setup
 	$(BIN)/python tools/check_book.py _build/html
+
+## Open every page of the built book (`make book` first) in headless Chromium, as readers do:
+## console errors, offline requests, rendered math, images, links and anchors, chapter links,
+## search, phone width. Self-test first. Screenshots: _build/screenshots/. Needs /usr/bin/chromium.
+browser-test: setup
+	$(BIN)/python -m pytest tests_browser/test_browser_check.py -q
+	$(BIN)/python -m pytest tests_browser/test_book_in_browser.py -q -s
 
 ## Unit tests (they also run every student version), then every chapter through nbval at the
 ## quick budget. MNLIB_STRICT_CHECKS=1 only for the chapters: a self-check that fails there
