@@ -1,8 +1,11 @@
 """Train one CIFAR-10 model with the course's recipe and record the result as JSON.
 
-The recipe is :data:`mnlib.train.recipes.CIFAR_RECIPE`: SGD with Nesterov momentum, weight
-decay on weights only (not on BatchNorm or biases), a one-cycle schedule, random crop + flip,
-and, on a GPU, bf16 mixed precision and channels-last through ``mnlib.train.fit``.
+The recipe is :data:`mnlib.train.recipes.CIFAR_RECIPE` (``--recipe course``, the default): SGD
+with Nesterov momentum, weight decay on weights only (not on BatchNorm or biases), a one-cycle
+schedule, random crop + flip, and, on a GPU, bf16 mixed precision and channels-last through
+``mnlib.train.fit``. ``--recipe roadmap`` runs :data:`mnlib.train.recipes.ROADMAP_RECIPE`
+instead, the source roadmap's recipe as written (Adam 1e-3, constant lr, no augmentation), so
+that chapter 7 can measure its claims; mixed precision and channels-last stay as for the course.
 
 Discipline: the run trains on the training images left after carving out a class-balanced
 validation split (5,000 images), keeps the weights of the epoch with the best *validation*
@@ -15,10 +18,13 @@ Usage::
     python benchmarks/cifar10_train.py --model resnet20                   # the full recipe
     python benchmarks/cifar10_train.py --model resnet56 --epochs 30 --out benchmarks/results/x.json
     python benchmarks/cifar10_train.py --model resnet20 --tiny            # smoke run, seconds
+    python benchmarks/cifar10_train.py --model roadmap_mobilenet_v2 --recipe roadmap
+    python benchmarks/cifar10_train.py --model mobilenet_v2 --epochs 90 --label-smoothing 0.1
 
 ``--tiny`` trains 1 epoch on 256 images on the CPU (500 validation and 500 test images) to
 check that everything runs; its accuracy means nothing. Needs CIFAR-10 (``MNLIB_DATA`` or a
-download). The default output is ``benchmarks/results/cifar10_<model>.json``.
+download). The default output is ``benchmarks/results/cifar10_<model>.json`` (with
+``--recipe roadmap``: ``cifar10_<model>_roadmap.json``).
 """
 
 from __future__ import annotations
@@ -26,12 +32,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime
-import json
-import os
-import platform
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, replace
@@ -44,22 +45,28 @@ from torch import nn
 import mnlib
 from mnlib.data import TensorLoader, loaders
 from mnlib.models import create_model, list_models
+from mnlib.provenance import device_description, git_commit, write_json_atomic
 from mnlib.train import evaluate, fit
-from mnlib.train.recipes import CIFAR_RECIPE, Recipe, make_optimizer
+from mnlib.train.recipes import CIFAR_RECIPE, ROADMAP_RECIPE, Recipe, make_optimizer
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 VAL_SIZE = 5_000  # the validation split every chapter uses
 # --tiny: enough to run every code path (train, validate, select, test, write) in seconds.
 TINY = {"epochs": 1, "subset": 256, "val_size": 500, "test_subset": 500}
+RECIPES = {"course": CIFAR_RECIPE, "roadmap": ROADMAP_RECIPE}  # --recipe NAME
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, choices=list_models(), metavar="NAME")
-    parser.add_argument("--epochs", type=int, help=f"default {CIFAR_RECIPE.epochs}")
-    parser.add_argument("--batch-size", type=int, help=f"default {CIFAR_RECIPE.batch_size}")
-    parser.add_argument("--lr", type=float, help=f"peak learning rate, default {CIFAR_RECIPE.lr}")
+    parser.add_argument(
+        "--recipe", choices=sorted(RECIPES), default="course", help="default: course"
+    )
+    parser.add_argument("--epochs", type=int, help="default: the recipe's")
+    parser.add_argument("--batch-size", type=int, help="default: the recipe's")
+    parser.add_argument("--lr", type=float, help="(peak) learning rate, default: the recipe's")
+    parser.add_argument("--label-smoothing", type=float, help="default: the recipe's")
     parser.add_argument("--subset", type=int, help="train on a class-balanced subset of N images")
     parser.add_argument("--seed", type=int, default=0, help="model init and batch order")
     parser.add_argument("--out", type=Path, help="JSON file (default benchmarks/results/...)")
@@ -71,19 +78,24 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
     if arguments.lr is not None and not arguments.lr > 0:
         parser.error(f"--lr must be positive, got {arguments.lr}")
+    smoothing = arguments.label_smoothing
+    if smoothing is not None and not 0 <= smoothing < 1:
+        parser.error(f"--label-smoothing must be in [0, 1), got {smoothing}")
     if arguments.tiny and (arguments.epochs is not None or arguments.subset is not None):
         parser.error("--tiny sets the epochs and the subset itself; drop --epochs/--subset")
     return arguments
 
 
 def recipe_for(arguments: argparse.Namespace) -> Recipe:
-    """CIFAR_RECIPE with the command line's overrides."""
+    """The ``--recipe`` (CIFAR_RECIPE or ROADMAP_RECIPE) with the command line's overrides."""
     overrides = {
         "epochs": TINY["epochs"] if arguments.tiny else arguments.epochs,
         "batch_size": arguments.batch_size,
         "lr": arguments.lr,
+        "label_smoothing": arguments.label_smoothing,
     }
-    return replace(CIFAR_RECIPE, **{k: v for k, v in overrides.items() if v is not None})
+    recipe = RECIPES[arguments.recipe]
+    return replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
 
 
 def make_schedule(
@@ -95,7 +107,11 @@ def make_schedule(
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peaks, total_steps=total_steps)
     if name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
-    raise ValueError(f"unknown scheduler {name!r} in the recipe; use 'onecycle' or 'cosine'")
+    if name == "constant":  # the roadmap's: the optimizer's lr throughout
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    raise ValueError(
+        f"unknown scheduler {name!r} in the recipe; use 'onecycle', 'cosine' or 'constant'"
+    )
 
 
 class EpochOffset:
@@ -163,61 +179,14 @@ def train_and_select(
     return rows, best_epoch
 
 
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [
-            ln.split(":", 1)[1].strip()
-            for ln in cpuinfo.read_text().splitlines()
-            if ln.startswith("model name")
-        ]
-        cpu = names[0] if names else cpu
-    return f"{device.type} ({cpu}, {torch.get_num_threads()} torch threads)"
-
-
-def git_commit() -> dict[str, str | bool | None]:
-    """The mnlib commit the run used, and whether the working tree differed from it."""
-
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-        except OSError:  # no git installed
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    head = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": head, "dirty": None if status is None else bool(status)}
-
-
-def write_json_atomic(data: dict, path: Path) -> None:
-    """Write ``data`` so that ``path`` is either absent, the old file, or the complete new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as file:
-            json.dump(data, file, indent=1)
-            file.write("\n")
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def main(argv: list[str] | None = None) -> dict:
     arguments = parse_arguments(argv)
     recipe = recipe_for(arguments)
     device = torch.device("cpu") if arguments.tiny else mnlib.get_device()
     subset = TINY["subset"] if arguments.tiny else arguments.subset
-    out = (
-        arguments.out
-        or RESULTS / f"cifar10_{arguments.model}{'_tiny' if arguments.tiny else ''}.json"
-    )
+    suffix = "_roadmap" if arguments.recipe == "roadmap" else ""
+    suffix += "_tiny" if arguments.tiny else ""
+    out = arguments.out or RESULTS / f"cifar10_{arguments.model}{suffix}.json"
     started = datetime.datetime.now(datetime.timezone.utc)
     start = time.perf_counter()
 
@@ -245,6 +214,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "model": arguments.model,
         "parameters": mnlib.profile.count_params(model),
+        "recipe_name": arguments.recipe,
         "recipe": asdict(recipe),
         "data": {
             "train_images": train.dataset_size,
@@ -261,7 +231,7 @@ def main(argv: list[str] | None = None) -> dict:
         "test_loss": test_result["loss"],
         "wall_seconds": time.perf_counter() - start,
         "provenance": {
-            "device": device_name(device),
+            "device": device_description(device),
             "torch": torch.__version__,
             "torchvision": torchvision.__version__,
             "python": sys.version.split()[0],
@@ -279,6 +249,8 @@ def main(argv: list[str] | None = None) -> dict:
             },
         },
     }
+    if not mnlib.train.distributed.is_main_process():
+        return result  # under torchrun every rank got here; rank 0 alone writes the JSON
     write_json_atomic(result, out)
     print(
         f"best epoch {best_epoch}: val {result['val_accuracy']:.2%}, "

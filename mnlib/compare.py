@@ -126,6 +126,69 @@ PART_I: list[Entry] = [
 """Chapter 2's MLP and chapter 3's CNN with their quoted test accuracies."""
 
 
+# Accuracies of Part II (CIFAR-10), quoted from the chapters' committed outputs: test set,
+# measured once at the end of each chapter's standard-budget run on 2 CPU cores. Each chapter
+# trains on its own class-balanced subset for its own number of epochs, so two rows compare
+# only when their sources name the same subset, epochs and recipe (chapter 6's ResNet-20 and
+# chapter 5's differ by 7.6 points for that reason alone). ``None``: not available yet.
+RESNET20_CH5_TEST_ACCURACY = 0.3520
+"""chapter 5, standard budget, test, 2,500-image subset, 3 epochs, batch 64, seed 0"""
+RESNET56_CH5_TEST_ACCURACY = 0.1747
+"""chapter 5, standard budget, test, 2,500-image subset, 3 epochs, batch 64, seed 0"""
+RESNET20_CH6_TEST_ACCURACY = 0.4279
+"""chapter 6, standard budget, test, 4,000-image subset, 6 epochs, mean of seeds 0 and 1"""
+MOBILENET_V1_TEST_ACCURACY = 0.2934
+"""chapter 6, standard budget, test, 4,000-image subset, 6 epochs, mean of seeds 0 and 1"""
+MOBILENET_V2_TEST_ACCURACY: float | None = None
+"""chapter 7 (not available when chapter 9 was written)"""
+MOBILENET_V3_SMALL_TEST_ACCURACY: float | None = None
+"""chapter 8 (not available when chapter 9 was written)"""
+MOBILENET_V3_LARGE_TEST_ACCURACY: float | None = None
+"""chapter 8 (not available when chapter 9 was written)"""
+
+CH5_SOURCE = "chapter 5, standard budget, test, 2,500-image subset, 3 epochs, seed 0"
+CH6_SOURCE = "chapter 6, standard budget, test, 4,000-image subset, 6 epochs, mean of 2 seeds"
+CH7_SOURCE = "chapter 7"
+CH8_SOURCE = "chapter 8"
+
+
+def _quoted(
+    name: str, model_name: str, accuracy: float | None, source: str, **model_kwargs
+) -> Entry:
+    """A CIFAR-10 entry (``cifar=True``, 10 classes) with a quoted test accuracy and source."""
+    return registry_entry(
+        name,
+        model_name,
+        dataset="CIFAR-10",
+        input_size=(3, 32, 32),
+        accuracy=accuracy,
+        accuracy_source=source,
+        num_classes=10,
+        cifar=True,
+        **model_kwargs,
+    )
+
+
+PART_II: list[Entry] = [
+    _quoted("ResNet-20 (ch. 5)", "resnet20", RESNET20_CH5_TEST_ACCURACY, CH5_SOURCE),
+    _quoted("ResNet-56 (ch. 5)", "resnet56", RESNET56_CH5_TEST_ACCURACY, CH5_SOURCE),
+    _quoted("ResNet-20 (ch. 6)", "resnet20", RESNET20_CH6_TEST_ACCURACY, CH6_SOURCE),
+    _quoted("MobileNetV1", "mobilenet_v1", MOBILENET_V1_TEST_ACCURACY, CH6_SOURCE),
+    _quoted("MobileNetV2", "mobilenet_v2", MOBILENET_V2_TEST_ACCURACY, CH7_SOURCE),
+    _quoted(
+        "MobileNetV3-Small", "mobilenet_v3_small", MOBILENET_V3_SMALL_TEST_ACCURACY, CH8_SOURCE
+    ),
+    _quoted(
+        "MobileNetV3-Large", "mobilenet_v3_large", MOBILENET_V3_LARGE_TEST_ACCURACY, CH8_SOURCE
+    ),
+]
+"""The CIFAR-10 models of chapters 5-8 with their quoted test accuracies (``None``: not yet).
+
+ResNet-20 appears twice, once per chapter that trained it, because the two chapters used
+different subsets and epochs: the same network, two different numbers.
+"""
+
+
 # ---------------------------------------------------------------------------------------------
 # The table
 
@@ -392,6 +455,14 @@ def upcoming(name: str, model_name: str, chapter: int, **model_kwargs) -> Entry:
 
 __all__ = [
     "CNN_TEST_ACCURACY",
+    "MOBILENET_V1_TEST_ACCURACY",
+    "MOBILENET_V2_TEST_ACCURACY",
+    "MOBILENET_V3_LARGE_TEST_ACCURACY",
+    "MOBILENET_V3_SMALL_TEST_ACCURACY",
+    "PART_II",
+    "RESNET20_CH5_TEST_ACCURACY",
+    "RESNET20_CH6_TEST_ACCURACY",
+    "RESNET56_CH5_TEST_ACCURACY",
     "Entry",
     "MLP_TEST_ACCURACY",
     "PART_I",

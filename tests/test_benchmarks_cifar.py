@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from mnlib.data import TensorLoader
-from mnlib.train.recipes import CIFAR_RECIPE
+from mnlib.train.recipes import CIFAR_RECIPE, ROADMAP_RECIPE
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "cifar10_train.py"
 
@@ -153,3 +153,54 @@ def test_a_model_without_a_cifar_variant_fails_before_any_data_is_loaded(script,
     with pytest.raises(TypeError, match="model 'mlp' does not take cifar"):
         script.main(["--model", "mlp", "--tiny", "--out", str(out)])
     assert not out.exists()
+
+
+def test_roadmap_recipe_tiny_run_is_recorded_as_the_roadmap(script, tmp_path):
+    """--recipe roadmap trains the roadmap's network with Adam, a constant lr, no augmentation."""
+    if not os.environ.get("MNLIB_DATA"):
+        pytest.fail("MNLIB_DATA is not set (CI sets MNLIB_DATA=../shared/data)", pytrace=False)
+    out = tmp_path / "roadmap.json"
+    argv = ["--model", "roadmap_mobilenet_v2", "--recipe", "roadmap", "--tiny", "--out", str(out)]
+    returned = script.main(argv)
+    result = json.loads(out.read_text())
+    assert result == returned
+    assert result["model"] == "roadmap_mobilenet_v2" and result["parameters"] == 2_064_138
+    assert result["recipe_name"] == "roadmap"
+    recipe = result["recipe"]
+    assert (recipe["optimizer"], recipe["scheduler"], recipe["lr"]) == ("adam", "constant", 1e-3)
+    assert (recipe["augment"], recipe["decay_all"], recipe["batch_size"]) == (False, True, 128)
+    assert recipe["epochs"] == 1 and result["data"]["train_images"] == 256
+    [epoch] = result["curve"]
+    assert epoch["lr"] == pytest.approx(1e-3)  # constant: no warm-up, no annealing
+    assert 0.0 <= result["test_accuracy"] <= 1.0
+    assert "--recipe roadmap" in result["provenance"]["command"]
+
+
+def test_recipe_choice_and_label_smoothing_override(script):
+    course = script.recipe_for(script.parse_arguments(["--model", "mobilenet_v2"]))
+    assert course == CIFAR_RECIPE
+    arguments = script.parse_arguments(
+        ["--model", "mobilenet_v2", "--epochs", "90", "--label-smoothing", "0.1"]
+    )
+    assert script.recipe_for(arguments) == replace(CIFAR_RECIPE, epochs=90, label_smoothing=0.1)
+    roadmap = script.parse_arguments(["--model", "roadmap_mobilenet_v2", "--recipe", "roadmap"])
+    assert script.recipe_for(roadmap) == ROADMAP_RECIPE
+    with pytest.raises(SystemExit, match="2"):
+        script.parse_arguments(["--model", "mobilenet_v2", "--recipe", "adam"])
+
+
+def test_label_smoothing_out_of_range_names_the_cause(script, capsys):
+    with pytest.raises(SystemExit, match="2"):
+        script.parse_arguments(["--model", "mobilenet_v2", "--label-smoothing", "1.5"])
+    assert "--label-smoothing must be in [0, 1), got 1.5" in capsys.readouterr().err
+
+
+def test_constant_schedule_keeps_the_lr(script):
+    optimizer = torch.optim.Adam([nn.Parameter(torch.zeros(2))], lr=1e-3)
+    schedule = script.make_schedule(optimizer, "constant", total_steps=10)
+    for _ in range(10):
+        optimizer.step()
+        schedule.step()
+    assert optimizer.param_groups[0]["lr"] == 1e-3
+    with pytest.raises(ValueError, match="unknown scheduler 'step'"):
+        script.make_schedule(optimizer, "step", total_steps=10)

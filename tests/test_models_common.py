@@ -30,6 +30,9 @@ COURSE_IMAGE_MODELS = {
     "resnet50": 0.0,
     "resnet20": 0.0,
     "resnet56": 0.0,
+    "plain20": 0.0,
+    "plain56": 0.0,
+    "roadmap_mobilenet_v2": 0.0,
     "mobilenet_v1": 0.0,
     "mobilenet_v2": 0.2,
     "mobilenet_v3_small": 0.2,
@@ -41,8 +44,10 @@ COURSE_IMAGE_MODELS = {
     "mobilenet_v4_hybrid_large": 0.0,
 }
 IMAGE_MODELS = [name for name in list_models() if name not in MNIST_MODELS]
-# Models with ImageNet weights in torchvision or timm (the CIFAR ResNets have none).
-PRETRAINED_MODELS = [name for name in IMAGE_MODELS if name not in ("resnet20", "resnet56")]
+# Models with ImageNet weights in torchvision or timm (the CIFAR networks of the ResNet paper
+# and the roadmap's CIFAR MobileNetV2 have none).
+CIFAR_NATIVE_MODELS = ("resnet20", "resnet56", "plain20", "plain56", "roadmap_mobilenet_v2")
+PRETRAINED_MODELS = [name for name in IMAGE_MODELS if name not in CIFAR_NATIVE_MODELS]
 
 
 @functools.cache

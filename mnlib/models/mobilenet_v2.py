@@ -9,11 +9,16 @@ classifier).
 ``cifar=True`` applies the two stride changes used by chenyaofo/pytorch-cifar-models: stem stride
 2 → 1 and the first block of the 24-channel stage stride 2 → 1. Total stride 8, a 4×4 last map
 at 32×32; every layer and weight shape (except the classifier's) stays as in torchvision.
+
+``roadmap_mobilenet_v2`` is the simplified CIFAR-10 network of the course's source roadmap, kept
+so that chapter 7 can measure the roadmap's claims: the same class built from another stage
+table (:data:`ROADMAP_MOBILENET_V2_STAGES`, 15 blocks instead of 17) with a stride-1 stem.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import partial
 
 import torch
@@ -44,6 +49,23 @@ MOBILENET_V2_STAGES = (
 )
 # fmt: on
 
+# The source roadmap's simplified CIFAR-10 MobileNetV2, as its code lists the blocks (in, out,
+# stride, t): the paper's table with one block fewer in the 64- and the 96-channel stages
+# (15 blocks, not 17), the paper's ImageNet strides, and a 3×3 stem of stride 1. Total stride
+# 16: a 32×32 image ends as a 2×2 map. 2,064,138 parameters with 10 classes.
+# fmt: off
+ROADMAP_MOBILENET_V2_STAGES = (
+    #     c (channels)  n (repeats)  s (stride)  t (expansion)    input at 32
+    Stage(          16,           1,          1,  expansion=1),  # 32²×32
+    Stage(          24,           2,          2,  expansion=6),  # 32²×16
+    Stage(          32,           3,          2,  expansion=6),  # 16²×24
+    Stage(          64,           3,          2,  expansion=6),  # 8²×32
+    Stage(          96,           2,          1,  expansion=6),  # 4²×64
+    Stage(         160,           3,          2,  expansion=6),  # 4²×96
+    Stage(         320,           1,          1,  expansion=6),  # 2²×160
+)
+# fmt: on
+
 
 class MobileNetV2(nn.Module):
     """Stem → inverted residual stages → last 1×1 conv to 1280 → pool → dropout → linear.
@@ -57,6 +79,10 @@ class MobileNetV2(nn.Module):
     ``make_divisible`` as torchvision does; the last conv has ``1280 × max(1, width_mult)``
     channels (the paper, §6.1, does not shrink it for small multipliers). ``cifar=True``: the
     stem and the first stride-2 stage (24 channels) keep stride 1.
+
+    ``stages`` replaces the paper's table (a tuple of :class:`Stage`, e.g.
+    :data:`ROADMAP_MOBILENET_V2_STAGES`) and ``stem_stride`` the stem's stride (default 2, or 1
+    with ``cifar=True``); the paper's network needs neither.
     """
 
     def __init__(
@@ -66,12 +92,19 @@ class MobileNetV2(nn.Module):
         cifar: bool = False,
         width_mult: float = 1.0,
         dropout: float = 0.2,
+        stages: Sequence[Stage] = MOBILENET_V2_STAGES,
+        stem_stride: int | None = None,
     ) -> None:
         super().__init__()
         check_width_mult(width_mult)
         check_dropout(dropout)
-        stem_stride = 1 if cifar else 2
-        table = without_first_downsampling(MOBILENET_V2_STAGES) if cifar else MOBILENET_V2_STAGES
+        if not stages or not all(isinstance(stage, Stage) for stage in stages):
+            raise ValueError(f"stages must be a non-empty sequence of Stage rows, got {stages!r}")
+        if stem_stride is None:
+            stem_stride = 1 if cifar else 2
+        elif stem_stride not in (1, 2):
+            raise ValueError(f"stem_stride must be 1 or 2, got {stem_stride!r}")
+        table = without_first_downsampling(stages) if cifar else tuple(stages)
         in_channels = make_divisible(STEM_CHANNELS * width_mult)
         self.stem = ConvBNAct(3, in_channels, 3, stem_stride, activation=nn.ReLU6)
 
@@ -123,4 +156,34 @@ def mobilenet_v2(
         cifar=cifar,
         width_mult=width_mult,
         dropout=dropout,
+    )
+
+
+@register_model
+def roadmap_mobilenet_v2(
+    num_classes: int = 10,
+    *,
+    cifar: bool = True,
+    width_mult: float = 1.0,
+    dropout: float = 0.0,
+) -> MobileNetV2:
+    """The source roadmap's simplified CIFAR-10 MobileNetV2 (2,064,138 parameters, 10 classes).
+
+    :class:`MobileNetV2` built from :data:`ROADMAP_MOBILENET_V2_STAGES` with a 3×3 stride-1
+    stem: ``[N, 3, 32, 32] → stem [N, 32, 32, 32] → … → [N, 320, 2, 2] → last_conv
+    [N, 1280, 2, 2] → [N, num_classes]``. The roadmap has no dropout, hence ``dropout=0.0``.
+    It is a 32×32 design from the start: ``cifar`` must stay True (it is accepted so that code
+    that builds every CIFAR model with ``cifar=True`` builds this one too).
+    """
+    if not cifar:
+        raise ValueError(
+            "roadmap_mobilenet_v2 is defined for 32×32 CIFAR images only (cifar=True); "
+            "for the paper's ImageNet network use mobilenet_v2"
+        )
+    return MobileNetV2(
+        num_classes,
+        width_mult=width_mult,
+        dropout=dropout,
+        stages=ROADMAP_MOBILENET_V2_STAGES,
+        stem_stride=1,
     )
