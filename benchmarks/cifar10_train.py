@@ -45,7 +45,7 @@ from torch import nn
 import mnlib
 from mnlib.data import TensorLoader, loaders
 from mnlib.models import create_model, list_models
-from mnlib.provenance import device_description, git_commit, write_json_atomic
+from mnlib.provenance import device_description, provenance, write_json_atomic
 from mnlib.train import evaluate, fit
 from mnlib.train.recipes import CIFAR_RECIPE, ROADMAP_RECIPE, Recipe, make_optimizer
 
@@ -231,18 +231,12 @@ def main(argv: list[str] | None = None) -> dict:
         "test_loss": test_result["loss"],
         "wall_seconds": time.perf_counter() - start,
         "provenance": {
-            "device": device_description(device),
-            "torch": torch.__version__,
-            "torchvision": torchvision.__version__,
-            "python": sys.version.split()[0],
-            "mnlib": git_commit(),
-            "date_utc": started.isoformat(timespec="seconds"),
-            "command": " ".join(
-                [
-                    "python",
-                    "benchmarks/cifar10_train.py",
-                    *(argv if argv is not None else sys.argv[1:]),
-                ]
+            **provenance(
+                device_description(device),
+                "benchmarks/cifar10_train.py",
+                argv if argv is not None else sys.argv[1:],
+                started,
+                torchvision=torchvision.__version__,
             ),
             "arguments": {
                 k: str(v) if isinstance(v, Path) else v for k, v in vars(arguments).items()

@@ -42,7 +42,7 @@ from mnlib.deploy import (
     quantize_int8,
 )
 from mnlib.models import create_model
-from mnlib.provenance import device_description, git_commit, write_json_atomic
+from mnlib.provenance import device_description, provenance, write_json_atomic
 from mnlib.train import evaluate, fit
 from mnlib.train.recipes import CIFAR_RECIPE, make_optimizer
 
@@ -212,22 +212,14 @@ def main(argv: list[str] | None = None) -> dict:
         "rows": rows,
         "max_logit_difference": difference,
         "wall_seconds": time.perf_counter() - start,
-        "provenance": {
-            "device": device_description(torch.device("cpu"), arguments.threads),
-            "torch": torch.__version__,
-            "onnx": onnx.__version__,
-            "onnxruntime": onnxruntime.__version__,
-            "python": sys.version.split()[0],
-            "mnlib": git_commit(),
-            "date_utc": started.isoformat(timespec="seconds"),
-            "command": " ".join(
-                [
-                    "python",
-                    "benchmarks/deployment.py",
-                    *(argv if argv is not None else sys.argv[1:]),
-                ]
-            ),
-        },
+        "provenance": provenance(
+            device_description(torch.device("cpu"), arguments.threads),
+            "benchmarks/deployment.py",
+            argv if argv is not None else sys.argv[1:],
+            started,
+            onnx=onnx.__version__,
+            onnxruntime=onnxruntime.__version__,
+        ),
     }
     if arguments.out is not None:
         write_json_atomic(result, arguments.out)

@@ -1,4 +1,4 @@
-"""Crash-safe file writes, shared by the data cache and the training checkpoints."""
+"""Crash-safe file writes, shared by the data cache, the checkpoints, ONNX files and results."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +22,16 @@ _TEMPORARY_NAME = re.compile(r"^\.(?P<target>.+)\.pid(?P<pid>\d+)\.[a-z0-9_]+\.t
 STALE_AFTER_SECONDS = 3600
 
 
-def save_atomic(obj: Any, path: str | Path) -> None:
-    """``torch.save(obj, path)`` so that ``path`` is either the old file or the complete new one.
+@contextmanager
+def written_atomically(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path in ``path``'s folder; on success it replaces ``path`` in one step.
 
-    The data goes to a temporary file ``.<name>.pid<PID>.<random>.tmp`` in the same folder,
-    which then replaces ``path`` in one step (``os.replace``). A crash at any moment leaves
-    the previous file intact, never half a file. An exception removes the temporary file;
-    a hard kill (``kill -9``, a lost Colab session, a power cut) cannot, so the temporary
-    stays until the next ``save_atomic`` into the same folder removes it
-    (:func:`remove_stale_temporaries`).
+    The temporary is named ``.<name>.pid<PID>.<random>.tmp``: a crash at any moment leaves the
+    previous file intact, never half a file. An exception removes the temporary file; a hard
+    kill (``kill -9``, a lost Colab session, a power cut) cannot, so the temporary stays until
+    the next write into the same folder removes it (:func:`remove_stale_temporaries`). For
+    writers that take a file name (``torch.onnx.export``, ONNX Runtime's quantizer) as well as
+    for :func:`save_atomic`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,15 +39,22 @@ def save_atomic(obj: Any, path: str | Path) -> None:
     handle, temporary = tempfile.mkstemp(
         dir=path.parent, prefix=f".{path.name}.pid{os.getpid()}.", suffix=".tmp"
     )
+    os.close(handle)
     try:
-        with os.fdopen(handle, "wb") as file:
-            torch.save(obj, file)
-            file.flush()
-            os.fsync(file.fileno())  # on disk before the rename, not just in the OS cache
+        yield Path(temporary)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def save_atomic(obj: Any, path: str | Path) -> None:
+    """``torch.save(obj, path)`` so that ``path`` is either the old file or the complete new one
+    (:func:`written_atomically`)."""
+    with written_atomically(path) as temporary, open(temporary, "wb") as file:
+        torch.save(obj, file)
+        file.flush()
+        os.fsync(file.fileno())  # on disk before the rename, not just in the OS cache
 
 
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:

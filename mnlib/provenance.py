@@ -6,14 +6,17 @@ that a chapter may quote; each file says on which machine and from which commit 
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import platform
 import subprocess
-import tempfile
+import sys
 from pathlib import Path
 
 import torch
+
+from mnlib.files import written_atomically
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -54,18 +57,31 @@ def git_commit(root: str | Path = REPOSITORY) -> dict[str, str | bool | None]:
     return {"commit": git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)}
 
 
+def provenance(
+    device: str,
+    script: str,
+    argv: list[str],
+    started: datetime.datetime,
+    **versions: str,
+) -> dict:
+    """What a results file records about its run: ``device`` (:func:`device_description`),
+    torch, Python and any other ``versions`` (``torchvision="0.29.1"``), the mnlib commit, the
+    UTC start time and the command line (``python <script> <argv...>``)."""
+    return {
+        "device": device,
+        "torch": torch.__version__,
+        **versions,
+        "python": sys.version.split()[0],
+        "mnlib": git_commit(),
+        "date_utc": started.isoformat(timespec="seconds"),
+        "command": " ".join(["python", script, *argv]),
+    }
+
+
 def write_json_atomic(data: dict, path: str | Path) -> None:
     """Write ``data`` so that ``path`` is either absent, the old file, or the complete new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as file:
-            json.dump(data, file, indent=1)
-            file.write("\n")
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with written_atomically(path) as temporary, open(temporary, "w") as file:
+        json.dump(data, file, indent=1)
+        file.write("\n")
+        file.flush()
+        os.fsync(file.fileno())

@@ -18,7 +18,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from mnlib.deploy.atomic import written_atomically
+from mnlib.files import written_atomically
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "logits"

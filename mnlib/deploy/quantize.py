@@ -22,8 +22,8 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
-from mnlib.deploy.atomic import written_atomically
 from mnlib.deploy.onnx import INPUT_NAME
+from mnlib.files import written_atomically
 
 CALIBRATION_METHODS = {
     "minmax": CalibrationMethod.MinMax,  # the observed min and max of each activation
