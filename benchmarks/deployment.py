@@ -43,7 +43,7 @@ from mnlib.deploy import (
 )
 from mnlib.models import create_model
 from mnlib.provenance import device_description, provenance, write_json_atomic
-from mnlib.train import evaluate, fit
+from mnlib.train import evaluate, fit, recompute_batchnorm_statistics
 from mnlib.train.recipes import CIFAR_RECIPE, make_optimizer
 
 FORMATS = ("fp32 eager", "fp32 ONNX Runtime", "INT8 ONNX Runtime")
@@ -102,6 +102,8 @@ def train_model(arguments: argparse.Namespace) -> tuple[torch.nn.Module, mnlib.d
         scheduler=CIFAR_RECIPE.scheduler,
         progress=False,
     )
+    # Once, with the final weights: a short run's running averages are not yet usable (ch. 7).
+    recompute_batchnorm_statistics(model, data.train, device=next(model.parameters()).device)
     return model.cpu().eval(), data
 
 

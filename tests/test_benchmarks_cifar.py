@@ -127,8 +127,10 @@ def test_epoch_offset_gives_each_epoch_its_own_batches(script):
     assert torch.equal(from_shifted, from_epoch_3)
 
 
-def test_train_and_select_keeps_the_best_validation_epoch(script):
-    """The model ends with the weights of the epoch whose validation accuracy was highest."""
+@pytest.mark.parametrize("precise_bn", [False, True])
+def test_train_and_select_keeps_the_best_validation_epoch(script, precise_bn):
+    """The model ends with the weights of the epoch whose validation accuracy was highest
+    (with --precise-bn, and the BatchNorm statistics that epoch was validated with)."""
     generator = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (96, 3, 32, 32), dtype=torch.uint8, generator=generator)
     labels = torch.arange(96) % 10
@@ -141,7 +143,9 @@ def test_train_and_select_keeps_the_best_validation_epoch(script):
         nn.Linear(8, 10),
     )  # fmt: skip
     recipe = replace(CIFAR_RECIPE, epochs=4, lr=0.5)
-    rows, best_epoch = script.train_and_select(model, train, val, recipe, torch.device("cpu"))
+    rows, best_epoch = script.train_and_select(
+        model, train, val, recipe, torch.device("cpu"), precise_bn
+    )
     accuracies = [row["val_accuracy"] for row in rows]
     assert [row["epoch"] for row in rows] == [1, 2, 3, 4]
     assert best_epoch == accuracies.index(max(accuracies)) + 1

@@ -6,6 +6,8 @@
   calibrated on training images;
 * :mod:`mnlib.deploy.int8_error`: why some layers lose more under INT8 (weight ranges and
   per-layer quantization error, simulated in PyTorch);
+* :mod:`mnlib.deploy.qat`: quantization-aware training, written out (fake quantization with a
+  straight-through estimator on a BatchNorm-folded copy);
 * :mod:`mnlib.deploy.prune`: unstructured magnitude pruning and structured channel pruning;
 * :mod:`mnlib.deploy.latency`: latency of several runners measured side by side;
 * :mod:`mnlib.deploy.size`: model sizes on disk.
@@ -29,6 +31,7 @@ from mnlib.deploy.onnx import (
     onnx_session,
 )
 from mnlib.deploy.prune import magnitude_prune, prune_hidden_channels, sparsity
+from mnlib.deploy.qat import finish_qat, prepare_qat
 from mnlib.deploy.quantize import ImageCalibrationReader, quantize_int8
 from mnlib.deploy.size import compressed_megabytes, file_megabytes
 
@@ -38,6 +41,7 @@ __all__ = [
     "compressed_megabytes",
     "export_onnx",
     "file_megabytes",
+    "finish_qat",
     "fold_batchnorm",
     "interleaved_latencies",
     "layer_errors",
@@ -46,6 +50,7 @@ __all__ = [
     "onnx_evaluate",
     "onnx_logits",
     "onnx_session",
+    "prepare_qat",
     "prune_hidden_channels",
     "quantize_int8",
     "sparsity",

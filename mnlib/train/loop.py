@@ -27,7 +27,9 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import TqdmWarning
 
 from mnlib.config import budget_name, get_device
+from mnlib.data.splits import check_bool
 from mnlib.train import distributed
+from mnlib.train.batchnorm import recompute_batchnorm_statistics
 from mnlib.train.checkpoint import (
     check_hyperparameters,
     load_checkpoint,
@@ -184,6 +186,7 @@ def fit(
     progress: bool | None = None,
     channels_last: bool | None = None,
     sync_batchnorm: bool = False,
+    precise_bn: bool = False,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs and return the per-epoch :class:`History`.
 
@@ -223,6 +226,12 @@ def fit(
             (in place), which normalizes with the statistics of the global batch instead of
             each rank's share of it. Worth it when the per-GPU batch is small (below ~32);
             costs one extra all-reduce per BatchNorm layer. Ignored on one process.
+        precise_bn: after every epoch, before validating (and checkpointing), measure every
+            BatchNorm's statistics again over ``train_loader`` with the epoch's final weights
+            (:func:`mnlib.train.batchnorm.recompute_batchnorm_statistics`). One extra forward
+            pass over the training data per epoch. Needed when a run is only tens of steps
+            long: the running averages have not yet forgotten their starting values, and a
+            MobileNet that trains well can be at chance in evaluation mode.
 
     Under ``torchrun`` (``python -m torch.distributed.run --nproc_per_node=N``) the same call
     trains data-parallel: the model is wrapped in ``DistributedDataParallel`` (gradients are
@@ -240,6 +249,7 @@ def fit(
     _check_arguments(
         epochs, optimizer, lr, scheduler, loss_fn, label_smoothing, checkpoint, resume, overwrite
     )
+    check_bool(precise_bn, "precise_bn")
     distributed.init_from_env()  # under torchrun: join the process group (once)
     steps_per_epoch = _batch_count(train_loader, "train_loader")
     if val_loader is not None:
@@ -308,6 +318,10 @@ def fit(
             # Reading a result waits for all the GPU work queued before it: the epoch is done.
             train_loss, train_accuracy, train_images = _global_epoch_stats(stats)
             train_seconds = time.perf_counter() - start
+            if precise_bn:
+                recompute_batchnorm_statistics(
+                    evaluated, _batches(train_loader, "train_loader"), device=device
+                )
             _check_finite_state(model, epoch)
             val = {"loss": None, "accuracy": None}
             if val_loader is not None:
