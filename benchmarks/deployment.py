@@ -33,6 +33,7 @@ import torch
 import mnlib
 from mnlib.data import loaders
 from mnlib.deploy import (
+    calibration_images,
     export_onnx,
     file_megabytes,
     interleaved_latencies,
@@ -105,17 +106,6 @@ def train_model(arguments: argparse.Namespace) -> tuple[torch.nn.Module, mnlib.d
     # Once, with the final weights: a short run's running averages are not yet usable (ch. 7).
     recompute_batchnorm_statistics(model, data.train, device=next(model.parameters()).device)
     return model.cpu().eval(), data
-
-
-def calibration_images(train: mnlib.data.TensorLoader, count: int) -> torch.Tensor:
-    """The first ``count`` training images of one (shuffled, augmented) epoch, [count, C, H, W]."""
-    batches, total = [], 0
-    for images, _ in train:
-        batches.append(images.cpu())
-        total += len(images)
-        if total >= count:
-            break
-    return torch.cat(batches)[:count]
 
 
 def measure_latencies(

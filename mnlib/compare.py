@@ -17,7 +17,6 @@ not known yet has ``accuracy=None`` and a source saying where it will come from
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -26,7 +25,7 @@ import torch
 from torch import nn
 
 from mnlib.models.registry import create_model
-from mnlib.profile import Latency, count_macs, count_params
+from mnlib.profile import Latency, count_macs, count_params, interleaved_latencies
 
 
 @dataclass(frozen=True)
@@ -130,7 +129,7 @@ PART_I: list[Entry] = [
 # measured once at the end of each chapter's standard-budget run on 2 CPU cores. Each chapter
 # trains on its own class-balanced subset for its own number of epochs, so two rows compare
 # only when their sources name the same subset, epochs and recipe (chapter 6's ResNet-20 and
-# chapter 5's differ by 7.6 points for that reason alone). ``None``: not available yet.
+# chapter 5's differ by 7.6 points for that reason alone).
 RESNET20_CH5_TEST_ACCURACY = 0.3520
 """chapter 5, standard budget, test, 2,500-image subset, 3 epochs, batch 64, seed 0"""
 RESNET56_CH5_TEST_ACCURACY = 0.1747
@@ -207,7 +206,7 @@ PART_II: list[Entry] = [
         cifar=True,
     ),
 ]
-"""The CIFAR-10 models of chapters 5-8 with their quoted test accuracies (``None``: not yet).
+"""The CIFAR-10 models of chapters 5-8 with their quoted test accuracies.
 
 ResNet-20 appears twice, once per chapter that trained it, because the two chapters used
 different subsets and epochs: the same network, two different numbers.
@@ -354,18 +353,18 @@ def interleaved_times(
     repeats of one model, so the models stay comparable with each other, and the ``i``-th
     times of two models were measured moments apart (a *paired* comparison, see
     :func:`slower_in_rounds`). ``warmup`` untimed rounds come first. Returns one list of
-    ``repeats`` times per model.
+    ``repeats`` times per model. (:func:`mnlib.profile.interleaved_latencies` with one timed
+    call per model and round.)
     """
-    batches = [torch.randn(1, *size) for size in input_sizes]
-    times_ms: list[list[float]] = [[] for _ in models]
+    runners = {
+        index: partial(model, torch.randn(1, *size))
+        for index, (model, size) in enumerate(zip(models, input_sizes, strict=True))
+    }
     with torch.no_grad():
-        for round_index in range(warmup + repeats):
-            for model, batch, times in zip(models, batches, times_ms, strict=True):
-                start = time.perf_counter()
-                model(batch)
-                if round_index >= warmup:
-                    times.append((time.perf_counter() - start) * 1000)
-    return times_ms
+        if warmup:
+            interleaved_latencies(runners, rounds=warmup, repeats=1, warmup=0)
+        times = interleaved_latencies(runners, rounds=repeats, repeats=1, warmup=0)
+    return [times[index] for index in runners]
 
 
 def summarize(times_ms: Sequence[float]) -> Latency:

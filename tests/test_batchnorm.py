@@ -1,7 +1,9 @@
 """Tests of mnlib.train.batchnorm (precise BN) and fit(..., precise_bn=True)."""
 
+import datetime
 import os
 import tempfile
+import time
 
 import pytest
 import torch
@@ -11,6 +13,8 @@ from torch import nn
 
 from mnlib.train import evaluate, fit, recompute_batchnorm_statistics
 from mnlib.train.batchnorm import batchnorm_layers
+
+SPAWN_TIMEOUT = 180  # seconds; two ranks take ~5 s idle
 
 
 def small_net() -> nn.Module:
@@ -154,7 +158,13 @@ def test_fit_rejects_a_precise_bn_that_is_not_a_bool():
 
 
 def _rank_process(rank: int, world: int, store: str, results: str) -> None:
-    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    dist.init_process_group(
+        "gloo",
+        init_method=f"file://{store}",
+        rank=rank,
+        world_size=world,
+        timeout=datetime.timedelta(seconds=60),  # a lost peer fails the test, never hangs it
+    )
     try:
         model = small_net()  # the same weights on every rank
         shard = batches(2, seed=10 + rank)  # each rank its own images
@@ -168,7 +178,10 @@ def test_under_two_processes_every_rank_ends_with_the_average_of_the_ranks():
     world = 2
     with tempfile.TemporaryDirectory() as folder:
         store = os.path.join(folder, "store")
-        mp.spawn(_rank_process, args=(world, store, folder), nprocs=world, join=True)
+        processes = mp.spawn(_rank_process, args=(world, store, folder), nprocs=world, join=False)
+        deadline = time.monotonic() + SPAWN_TIMEOUT
+        while not processes.join(timeout=1):  # raises if a rank failed
+            assert time.monotonic() < deadline, f"the 2 ranks did not finish in {SPAWN_TIMEOUT} s"
         results = [torch.load(f"{folder}/{rank}.pt") for rank in range(world)]
     per_rank = [statistics_by_hand(small_net(), result["shard"]) for result in results]
     for index, name in enumerate(["1", "4"]):  # the two BatchNorm layers of small_net

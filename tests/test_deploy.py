@@ -212,6 +212,17 @@ def test_sizes(tmp_path):
         deploy.file_megabytes(tmp_path / "missing")
 
 
+def test_calibration_images_are_the_first_images_of_one_pass():
+    images = torch.arange(10 * 3 * 2 * 2, dtype=torch.float32).view(10, 3, 2, 2)
+    batches = [(images[i : i + 4], torch.zeros(len(images[i : i + 4]))) for i in (0, 4, 8)]
+    assert torch.equal(deploy.calibration_images(batches, 6), images[:6])
+    assert torch.equal(deploy.calibration_images(batches, 10), images)
+    with pytest.raises(ValueError, match="fewer than the 11"):
+        deploy.calibration_images(batches, 11)
+    with pytest.raises(ValueError, match="positive"):
+        deploy.calibration_images(batches, 0)
+
+
 def test_interleaved_latencies_one_value_per_round():
     calls = []
     results = deploy.interleaved_latencies(

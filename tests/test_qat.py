@@ -106,6 +106,16 @@ def test_finish_gives_a_plain_float_model_with_the_trained_weights():
         finish_qat(plain)
 
 
+def test_finish_removes_only_the_hooks_prepare_added():
+    prepared = prepare_qat(small_net())
+    seen = []
+    prepared[0].register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].shape))
+    plain = finish_qat(prepared)
+    plain(torch.randn(2, 3, 8, 8))
+    assert seen == [torch.Size([2, 3, 8, 8])]  # the user's hook still runs
+    assert len(plain[0]._forward_pre_hooks) == 1 and not plain[3]._forward_pre_hooks
+
+
 def test_a_model_without_convolutions_is_an_error():
     with pytest.raises(ValueError, match="no nn.Conv2d"):
         prepare_qat(nn.Sequential(nn.Flatten(), nn.Linear(12, 2)))

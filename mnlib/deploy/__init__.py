@@ -9,8 +9,9 @@
 * :mod:`mnlib.deploy.qat`: quantization-aware training, written out (fake quantization with a
   straight-through estimator on a BatchNorm-folded copy);
 * :mod:`mnlib.deploy.prune`: unstructured magnitude pruning and structured channel pruning;
-* :mod:`mnlib.deploy.latency`: latency of several runners measured side by side;
-* :mod:`mnlib.deploy.size`: model sizes on disk.
+* :mod:`mnlib.deploy.size`: model sizes on disk;
+* ``interleaved_latencies`` (from :mod:`mnlib.profile`): runners timed side by side in
+  interleaved rounds.
 
 Chapter 10 uses all of them; ``benchmarks/deployment.py`` prints their table.
 """
@@ -22,7 +23,6 @@ from mnlib.deploy.int8_error import (
     weight_quantization_error,
     weight_range_spread,
 )
-from mnlib.deploy.latency import interleaved_latencies
 from mnlib.deploy.onnx import (
     export_onnx,
     max_output_difference,
@@ -32,12 +32,14 @@ from mnlib.deploy.onnx import (
 )
 from mnlib.deploy.prune import magnitude_prune, prune_hidden_channels, sparsity
 from mnlib.deploy.qat import finish_qat, prepare_qat
-from mnlib.deploy.quantize import ImageCalibrationReader, quantize_int8
+from mnlib.deploy.quantize import ImageCalibrationReader, calibration_images, quantize_int8
 from mnlib.deploy.size import compressed_megabytes, file_megabytes
+from mnlib.profile import interleaved_latencies  # shared with mnlib.compare's tables
 
 __all__ = [
     "ImageCalibrationReader",
     "LayerError",
+    "calibration_images",
     "compressed_megabytes",
     "export_onnx",
     "file_megabytes",

@@ -52,7 +52,7 @@ def prepare_qat(model: nn.Module) -> nn.Module:
 
     Outputs: the same logits [N, classes] as the model INT8 would give, up to the calibration
     (ranges here come from each batch itself, ONNX Runtime's from calibration images).
-    The copy is in training mode; ``model`` is not changed.
+    The copy is on the CPU and in training mode; ``model`` is not changed.
     """
     prepared = fold_batchnorm(model)  # a copy, BatchNorms replaced by nn.Identity
     convolutions = [m for m in prepared.modules() if isinstance(m, nn.Conv2d)]
@@ -60,17 +60,19 @@ def prepare_qat(model: nn.Module) -> nn.Module:
         raise ValueError("the model has no nn.Conv2d to quantize")
     for conv in convolutions:
         parametrize.register_parametrization(conv, "weight", FakeQuantizedWeight())
-        conv.register_forward_pre_hook(_fake_quantize_input)
+        # Kept on the conv so that finish_qat removes this hook and no other.
+        conv.qat_input_rounding = conv.register_forward_pre_hook(_fake_quantize_input)
     return prepared.train()
 
 
 def finish_qat(prepared: nn.Module) -> nn.Module:
     """The model of :func:`prepare_qat` as a plain float model (eval mode), in place: the
     trained float weights, without the rounding, ready for export and INT8 quantization."""
-    convolutions = [m for m in prepared.modules() if parametrize.is_parametrized(m, "weight")]
+    convolutions = [m for m in prepared.modules() if hasattr(m, "qat_input_rounding")]
     if not convolutions:
         raise ValueError("the model was not prepared with prepare_qat")
     for conv in convolutions:
         parametrize.remove_parametrizations(conv, "weight", leave_parametrized=False)
-        conv._forward_pre_hooks.clear()  # the input rounding: the only hook prepare_qat adds
+        conv.qat_input_rounding.remove()
+        del conv.qat_input_rounding
     return prepared.eval()

@@ -9,6 +9,7 @@ around each operator, which ONNX Runtime fuses into integer kernels (VNNI on rec
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,25 @@ CALIBRATION_METHODS = {
     "percentile": CalibrationMethod.Percentile,  # clip the rare extreme values
     "entropy": CalibrationMethod.Entropy,  # the range that keeps the distribution closest
 }
+
+
+def calibration_images(
+    loader: Iterable[tuple[torch.Tensor, torch.Tensor]], count: int
+) -> torch.Tensor:
+    """The first ``count`` images of one pass over ``loader`` (a *training* loader, shuffled
+    and augmented as in training), on the CPU: [count, C, H, W].
+
+    Raises ``ValueError`` if ``count`` is not positive or the loader holds fewer images.
+    """
+    if count < 1:
+        raise ValueError(f"count must be positive, got {count}")
+    batches, total = [], 0
+    for images, _ in loader:
+        batches.append(images.cpu())
+        total += len(images)
+        if total >= count:
+            return torch.cat(batches)[:count]
+    raise ValueError(f"the loader holds {total} images, fewer than the {count} asked for")
 
 
 class ImageCalibrationReader(CalibrationDataReader):
